@@ -1,0 +1,605 @@
+"""The batch engine: one simpy Environment per batch of draws.
+
+simpy schedules the discrete events (launches, label expansions, reimbursement rounds,
+price and capacity changes, withdrawals, deal payments), grouped by month: a process
+per (event, month) applies the event to exactly the draws for which it happens then,
+and events that follow another are scheduled when their parent fires. One monthly flow
+process advances the patient flow of all draws at once with numpy (at t + 0.5, after
+the month's events). No individual patients are simulated here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.dists import _Dist, sample
+from sim.engine import formulas as F
+from sim.engine.structure import Structure
+from sim.rng import draw_keys, uniforms
+from sim.scenario.checks import parse_ref
+from sim.scenario.schema import Reimbursement, Rounds, Scenario, Timing
+
+LANE_METRICS = (
+    "demand", "infused", "failed", "dropped", "waiting",
+    "revenue_local", "revenue", "cogs", "gross_profit", "company_revenue",
+)
+CELL_METRICS = ("eligible", "addressable", "demand", "untreated")
+COMPANY_METRICS = ("revenue", "gross_profit", "royalty", "deal_payments", "income")
+
+
+class Sampler:
+    """Per-draw values of scenario inputs, each keyed by its field path (common random numbers)."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self.B = keys.shape[0]
+
+    def u(self, name: str, counter: int = 0) -> np.ndarray:
+        return uniforms(self.keys, name, counter)
+
+    def val(self, spec: Any, name: str) -> np.ndarray:
+        if isinstance(spec, _Dist):
+            return sample(spec, self.u(name))
+        return np.full(self.B, float(spec))
+
+
+@dataclass
+class Trigger:
+    """Something other events can wait for; remembers when it fired in each draw."""
+
+    fired_at: np.ndarray
+    dependents: list[Callable[[np.ndarray, np.ndarray], None]] = field(default_factory=list)
+
+
+@dataclass
+class BatchOutput:
+    lanes: dict[str, np.ndarray]  # metric -> (B, L, NP)
+    cells: dict[str, np.ndarray]  # metric -> (B, C, NP)
+    companies: dict[str, np.ndarray]  # metric -> (B, CP, NP)
+    draw_ids: np.ndarray
+    events: dict[str, np.ndarray]  # trigger name -> month fired (nan = never), (B,)
+
+
+class BatchSim:
+    def __init__(self, st: Structure, seed: int, draw_ids: np.ndarray) -> None:
+        self.st = st
+        self.scn: Scenario = st.scenario
+        self.draw_ids = np.asarray(draw_ids, dtype=np.int64)
+        self.S = Sampler(draw_keys(seed, self.draw_ids))
+        self.B = B = len(self.draw_ids)
+        L, C, K, NP = st.L, st.C, st.K, st.NP
+        self.env = simpy.Environment()
+        self.triggers: dict[str, Trigger] = {}
+        self._init_params()
+        self.out_l = {m: np.zeros((B, L, NP)) for m in LANE_METRICS}
+        self.out_c = {m: np.zeros((B, C, NP)) for m in CELL_METRICS}
+        self.pay = np.zeros((B, len(st.company_products), NP))
+        self.access_dirty = True
+        self.rank_dirty = True
+        del K
+
+    # ------------------------------------------------------------------ inputs
+    def _init_params(self) -> None:
+        st, scn, S, B = self.st, self.scn, self.S, self.B
+        L, C, P, K = st.L, st.C, len(st.products), st.K
+        R = len(st.regions)
+        # cells
+        self.E0 = np.empty((B, C))
+        self.growth = np.empty((B, C))
+        self.bp = np.empty((B, C))
+        self.bq = np.empty((B, C))
+        self.bm = np.empty((B, C))
+        self.hazard = np.empty((B, C))
+        self.inertia = np.empty((B, C))
+        self.entry_e = np.empty((B, C))
+        for c, (r, i) in enumerate(st.cells):
+            ind = scn.indications[i]
+            mk = ind.markets[r]
+            base = f"indications.{i}.markets.{r}"
+            self.E0[:, c] = S.val(mk.eligible, base + ".eligible")
+            self.growth[:, c] = S.val(mk.growth, base + ".growth")
+            up, upath = (mk.uptake, base + ".uptake") if mk.uptake is not None else (ind.uptake, f"indications.{i}.uptake")
+            assert up is not None
+            self.bp[:, c] = S.val(up.p, upath + ".p")
+            self.bq[:, c] = S.val(up.q, upath + ".q")
+            self.bm[:, c] = S.val(up.ceiling, upath + ".ceiling")
+            if mk.drop_out is not None:
+                self.hazard[:, c] = S.val(mk.drop_out, base + ".drop_out")
+            else:
+                self.hazard[:, c] = S.val(ind.drop_out, f"indications.{i}.drop_out")
+            self.inertia[:, c] = S.val(ind.inertia, f"indications.{i}.inertia")
+            self.entry_e[:, c] = S.val(ind.order_of_entry, f"indications.{i}.order_of_entry")
+        self.t0 = np.full((B, C), np.inf)
+        # regions
+        self.fx = np.empty((B, R))
+        self.sites = np.empty((B, R, st.T))
+        self.aff_median = np.ones((B, R))
+        self.aff_sigma = np.ones((B, R))
+        self.has_aff = np.zeros(R, dtype=bool)
+        months = np.arange(st.T, dtype=float)
+        for k, r in enumerate(st.regions):
+            reg = scn.regions[r]
+            self.fx[:, k] = S.val(reg.fx, f"regions.{r}.fx")
+            if isinstance(reg.sites, list):
+                xs = np.array([_ord(p.date) - st.start for p in reg.sites], dtype=float)
+                ys = np.stack([S.val(p.value, f"regions.{r}.sites[{j}].value") for j, p in enumerate(reg.sites)], axis=1)
+                self.sites[:, k, :] = _interp_rows(months, xs, ys)
+            else:
+                self.sites[:, k, :] = S.val(reg.sites, f"regions.{r}.sites")[:, None]
+            if reg.affordability is not None:
+                self.has_aff[k] = True
+                self.aff_median[:, k] = S.val(reg.affordability.median, f"regions.{r}.affordability.median")
+                self.aff_sigma[:, k] = S.val(reg.affordability.sigma, f"regions.{r}.affordability.sigma")
+        # products
+        self.capacity = np.full((B, P), np.inf)
+        self.cogs = np.empty((B, P))
+        self.success = np.empty((B, P))
+        ramp_p = np.empty((B, P))
+        for j, p in enumerate(st.products):
+            prod = scn.products[p]
+            base = f"products.{p}"
+            if prod.capacity is not None:
+                self.capacity[:, j] = S.val(prod.capacity.initial, base + ".capacity.initial")
+            self.cogs[:, j] = S.val(prod.cogs, base + ".cogs")
+            self.success[:, j] = S.val(prod.manufacturing_success, base + ".manufacturing_success")
+            ramp_p[:, j] = S.val(prod.ramp_months, base + ".ramp_months")
+        # lanes
+        self.avail = np.zeros((B, L), dtype=bool)
+        self.withdrawn = np.zeros((B, L), dtype=bool)
+        self.launch_t = np.full((B, L), np.inf)
+        self.price = np.empty((B, L))
+        self.gtn = np.empty((B, L))
+        self.price_chg = np.empty((B, L))
+        self.base_attr = np.ones((B, L))
+        self.safety = np.ones((B, L))
+        self.rank_mult = np.ones((B, L))
+        self.ramp_months = ramp_p[:, st.lane_product]
+        self.comp = np.zeros((B, L))
+        self.queue = np.zeros((B, L))
+        self.share = np.zeros((B, L, K))
+        self.oop = np.ones((B, L, K))
+        global_w = scn.preference.weights
+        for l, (p, r, i) in enumerate(st.lanes):
+            prod = scn.products[p]
+            pr = prod.regions[r]
+            base = f"products.{p}.regions.{r}"
+            launch = pr.launches[i]
+            price_spec, price_path = (launch.price, f"{base}.launches.{i}.price") if launch.price is not None else (pr.price, base + ".price")
+            self.price[:, l] = S.val(price_spec, price_path)
+            self.gtn[:, l] = S.val(pr.gross_to_net, base + ".gross_to_net")
+            self.price_chg[:, l] = S.val(pr.price_change, base + ".price_change")
+            weights = scn.indications[i].weights if scn.indications[i].weights is not None else global_w
+            util = np.zeros(B)
+            for a, w in weights.items():
+                wv = S.val(w, f"indications.{i}.weights.{a}" if scn.indications[i].weights is not None else f"preference.weights.{a}")
+                util += wv * S.val(prod.attributes[a], f"products.{p}.attributes.{a}")
+            self.base_attr[:, l] = np.exp(util)
+            reg = scn.regions[r]
+            for k, (cname, ch) in enumerate(reg.payers.items()):
+                self.share[:, l, k] = S.val(ch.share, f"regions.{r}.payers.{cname}.share")
+                covered = ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers)
+                if covered:
+                    self.oop[:, l, k] = S.val(ch.out_of_pocket, f"regions.{r}.payers.{cname}.out_of_pocket")
+        tot = self.share.sum(axis=2, keepdims=True)
+        self.share = np.divide(self.share, tot, out=np.zeros_like(self.share), where=tot > 0)
+        self.lane_aff = self.has_aff[st.lane_region]
+        # deal shares: lane -> company-product rows
+        self._deal_matrices()
+
+    def _deal_matrices(self) -> None:
+        """Booked-revenue and royalty coefficients per (lane, company-product) and draw."""
+        st, scn, S, B = self.st, self.scn, self.S, self.B
+        CP = len(st.company_products)
+        cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
+        self.book = np.zeros((B, st.L, CP))
+        self.roy = np.zeros((B, st.L, CP))
+        self.owner_coef = np.ones((B, st.L))
+        for l, (p, r, _i) in enumerate(st.lanes):
+            prod = scn.products[p]
+            own = cp_ix[(prod.company, p)]
+            self.book[:, l, own] = 1.0
+            for k, d in enumerate(prod.deals):
+                if d.regions != "all" and r not in d.regions:
+                    continue
+                base = f"products.{p}.deals[{k}]"
+                ps = S.val(d.partner_share, base + ".partner_share")
+                ry = S.val(d.royalty, base + ".royalty")
+                par = cp_ix[(d.partner, p)]
+                self.book[:, l, own] -= ps
+                self.book[:, l, par] += ps
+                self.roy[:, l, own] += ps * ry
+                self.roy[:, l, par] -= ps * ry
+                self.owner_coef[:, l] = self.book[:, l, own] + self.roy[:, l, own]
+
+    # ------------------------------------------------------------------ events
+    def trigger(self, name: str) -> Trigger:
+        if name not in self.triggers:
+            self.triggers[name] = Trigger(np.full(self.B, np.nan))
+        return self.triggers[name]
+
+    def _ref_trigger(self, ref: str) -> Trigger:
+        res = parse_ref(ref, self.scn)
+        assert not isinstance(res, str), res
+        kind, parts = res
+        return self.trigger(("launch:" if kind == "launch" else "event:") + "/".join(parts))
+
+    def _fire(self, names: list[str], idx: np.ndarray, t: np.ndarray) -> None:
+        for name in names:
+            tr = self.trigger(name)
+            new = np.isnan(tr.fired_at[idx])
+            if not new.any():
+                continue
+            i2, t2 = idx[new], t[new]
+            tr.fired_at[i2] = t2
+            for dep in tr.dependents:
+                dep(i2, t2)
+
+    def at(self, idx: np.ndarray, t: np.ndarray, action: Callable[[np.ndarray, np.ndarray], None]) -> None:
+        """Schedule `action` for draws `idx` at months `t` (relative; may be < 0 = before start)."""
+        ok = np.isfinite(t) & (t < self.st.T)
+        idx, t = idx[ok], np.floor(t[ok])
+        if idx.size == 0:
+            return
+        when = np.maximum(t, 0.0)
+        order = np.argsort(when, kind="stable")
+        idx, t, when = idx[order], t[order], when[order]
+        months, starts = np.unique(when, return_index=True)
+        bounds = list(starts[1:]) + [idx.size]
+        for m, a, b in zip(months.tolist(), starts.tolist(), bounds, strict=True):
+            self.env.process(self._proc(m, idx[a:b], t[a:b], action))
+
+    def _proc(self, m: float, idx: np.ndarray, t: np.ndarray, action: Callable[[np.ndarray, np.ndarray], None]) -> Any:
+        if m > self.env.now:
+            yield self.env.timeout(m - self.env.now)
+        action(idx, t)
+
+    def timed(self, spec: Timing, name: str, action: Callable[[np.ndarray, np.ndarray], None],
+              rounds: Rounds | None = None) -> None:
+        """Schedule something with a date and/or a parent event, a probability and yearly rounds."""
+        S, st = self.S, self.st
+        gate = S.u(name + ".probability") < S.val(spec.probability, name + ".probability") if not (
+            isinstance(spec.probability, float) and spec.probability >= 1.0) else np.ones(self.B, dtype=bool)
+        date = S.val(spec.date, name + ".date") - st.start if spec.date is not None else None
+        lag = S.val(spec.lag_months, name + ".lag_months")
+
+        def when(idx: np.ndarray, t_parent: np.ndarray | None) -> None:
+            t = np.floor(t_parent + lag[idx]) if t_parent is not None else np.floor(date[idx])  # type: ignore[index]
+            if t_parent is not None and date is not None:
+                t = np.maximum(t, np.floor(date[idx]))
+            if rounds is not None:
+                t = self._rounds(idx, t, rounds, name)
+            keep = gate[idx]
+            self.at(idx[keep], t[keep], action)
+
+        if spec.after is None:
+            when(np.arange(self.B), None)
+        else:
+            self._ref_trigger(spec.after).dependents.append(when)
+
+    def _rounds(self, idx: np.ndarray, t: np.ndarray, rounds: Rounds, name: str) -> np.ndarray:
+        """First successful yearly round at or after t + first_after_months (nan if none)."""
+        S, st = self.S, self.st
+        p = S.val(rounds.probability, name + ".rounds.probability")[idx]
+        gap = np.floor(S.val(rounds.first_after_months, name + ".rounds.first_after_months")[idx])
+        earliest = t + gap
+        cal = (st.start + earliest) % 12  # calendar month index 0..11
+        first = earliest + (rounds.month - 1 - cal) % 12
+        out = np.full(idx.size, np.nan)
+        for k in range(rounds.max_rounds):
+            u = uniforms(S.keys[idx], name + ".rounds", k)
+            hit = np.isnan(out) & (u < p)
+            out[hit] = first[hit] + 12 * k
+        return out
+
+    def _schedule_all(self) -> None:
+        st, scn, S = self.st, self.scn, self.S
+        lane_ix = {ln: k for k, ln in enumerate(st.lanes)}
+        for (p, r, i), l in lane_ix.items():
+            spec = scn.products[p].regions[r].launches[i]
+            self.timed(spec, f"products.{p}.regions.{r}.launches.{i}", self._launch_action(l, p, r, i))
+        for j, p in enumerate(st.products):
+            prod = scn.products[p]
+            if prod.capacity is not None:
+                for k, step in enumerate(prod.capacity.expansions):
+                    name = f"products.{p}.capacity.expansions[{k}]"
+                    t = np.floor(S.val(step.date, name + ".date") - st.start)
+                    val = S.val(step.capacity, name + ".capacity")
+                    self.at(np.arange(self.B), t, self._cap_action(j, val))
+            self._schedule_deals(p)
+        for eid, ev in scn.events.items():
+            self.timed(ev, f"events.{eid}", self._event_action(eid, ev), rounds=ev.rounds)
+        self.env.process(self._yearly_prices())
+
+    def _launch_action(self, l: int, p: str, r: str, i: str) -> Callable[[np.ndarray, np.ndarray], None]:
+        c = int(self.st.lane_cell[l])
+
+        def act(idx: np.ndarray, t: np.ndarray) -> None:
+            ok = ~self.withdrawn[idx, l]
+            self.avail[idx[ok], l] = True
+            self.launch_t[idx, l] = t
+            self.t0[idx, c] = np.minimum(self.t0[idx, c], t)
+            self.rank_dirty = self.access_dirty = True
+            self._fire([f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"], idx, t)
+
+        return act
+
+    def _cap_action(self, j: int, val: np.ndarray) -> Callable[[np.ndarray, np.ndarray], None]:
+        def act(idx: np.ndarray, t: np.ndarray) -> None:
+            self.capacity[idx, j] = val[idx]
+
+        return act
+
+    def _pay(self, idx: np.ndarray, t: np.ndarray, payer: int, payee: int, amount: np.ndarray) -> None:
+        ok = t >= 0
+        idx, t, amt = idx[ok], t[ok].astype(np.int64), amount[idx[ok]]
+        per = self.st.period_of_month[t]
+        np.add.at(self.pay, (idx, payee, per), amt)
+        np.add.at(self.pay, (idx, payer, per), -amt)
+
+    def _schedule_deals(self, p: str) -> None:
+        st, scn, S = self.st, self.scn, self.S
+        cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
+        prod = scn.products[p]
+        own = cp_ix[(prod.company, p)]
+        for k, d in enumerate(prod.deals):
+            par = cp_ix[(d.partner, p)]
+            base = f"products.{p}.deals[{k}]"
+            if d.upfront_date is not None:
+                amt = S.val(d.upfront, base + ".upfront")
+                t = np.floor(S.val(d.upfront_date, base + ".upfront_date") - st.start)
+                self.at(np.arange(self.B), t, lambda idx, t, a=amt, pa=par: self._pay(idx, t, pa, own, a))
+            for j, ms in enumerate(d.milestones):
+                amt = S.val(ms.amount, f"{base}.milestones[{j}].amount")
+                self._ref_trigger(ms.on).dependents.append(
+                    lambda idx, t, a=amt, pa=par: self._pay(idx, t, pa, own, a))
+
+    def _lanes_of(self, product: str, regions: Any = "all") -> np.ndarray:
+        return np.array([k for k, (p, r, _) in enumerate(self.st.lanes)
+                         if p == product and (regions == "all" or r in regions)], dtype=np.int64)
+
+    def _event_action(self, eid: str, ev: Any) -> Callable[[np.ndarray, np.ndarray], None]:
+        st, S = self.st, self.S
+        name = f"events.{eid}"
+        kind = ev.type
+        fire_names = [f"event:{eid}"]
+
+        if kind == "reimbursement":
+            assert isinstance(ev, Reimbursement)
+            ls = self._lanes_of(ev.product, [ev.region])
+            region_lanes = np.flatnonzero(st.lane_region == st.regions.index(ev.region))
+            k = list(self.scn.regions[ev.region].payers).index(ev.channel)
+            ch = self.scn.regions[ev.region].payers[ev.channel]
+            cut = S.val(ev.price_cut, name + ".price_cut")
+            oop = S.val(ev.out_of_pocket if ev.out_of_pocket is not None else ch.out_of_pocket,
+                        name + ".out_of_pocket")
+            new_share = S.val(ev.channel_share, name + ".channel_share") if ev.channel_share is not None else None
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                ii = idx[:, None]
+                self.price[ii, ls] *= (1.0 - cut[idx])[:, None]
+                self.oop[ii, ls, k] = oop[idx][:, None]
+                if new_share is not None:
+                    rl = region_lanes[None, :]
+                    old = self.share[ii, rl, k]
+                    scale = np.divide(1.0 - new_share[idx][:, None], 1.0 - old,
+                                      out=np.zeros_like(old), where=old < 1.0)
+                    for kk in range(st.K):
+                        if kk != k:
+                            self.share[ii, rl, kk] *= scale
+                    self.share[ii, rl, k] = new_share[idx][:, None]
+                self.access_dirty = True
+                self._fire(fire_names, idx, t)
+
+        elif kind == "price_change":
+            ls = self._lanes_of(ev.product, [ev.region])
+            chg = S.val(ev.change, name + ".change")
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                self.price[idx[:, None], ls] *= (1.0 + chg[idx])[:, None]
+                self.access_dirty = True
+                self._fire(fire_names, idx, t)
+
+        elif kind == "capacity":
+            j = st.products.index(ev.product)
+            cap = S.val(ev.capacity, name + ".capacity")
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                self.capacity[idx, j] = cap[idx]
+                self._fire(fire_names, idx, t)
+
+        elif kind == "safety":
+            ls = self._lanes_of(ev.product, ev.regions)
+            mult = S.val(ev.attractiveness, name + ".attractiveness")
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                self.safety[idx[:, None], ls] *= mult[idx][:, None]
+                self._fire(fire_names, idx, t)
+
+        elif kind == "withdrawal":
+            ls = self._lanes_of(ev.product, ev.regions)
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                ii = idx[:, None]
+                self.avail[ii, ls] = False
+                self.withdrawn[ii, ls] = True
+                self.access_dirty = True
+                self._fire(fire_names, idx, t)
+
+        elif kind == "payment":
+            cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
+            payer, payee = cp_ix[(ev.payer, "-")], cp_ix[(ev.payee, "-")]
+            amt = S.val(ev.amount, name + ".amount")
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                self._pay(idx, t, payer, payee, amt)
+                self._fire(fire_names, idx, t)
+
+        else:  # readout: a marker others can follow
+
+            def act(idx: np.ndarray, t: np.ndarray) -> None:
+                self._fire(fire_names, idx, t)
+
+        return act
+
+    def _yearly_prices(self) -> Any:
+        """Every January, launched products' list prices move by their yearly change."""
+        st = self.st
+        first_jan = (12 - st.start % 12) % 12
+        if first_jan:
+            yield self.env.timeout(first_jan)
+        while self.env.now < st.T:
+            t = self.env.now
+            launched = self.launch_t < t
+            self.price = np.where(launched, self.price * (1.0 + self.price_chg), self.price)
+            self.access_dirty = True
+            yield self.env.timeout(12)
+
+    # ------------------------------------------------------------------ flow
+    def _segsum(self, x: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(x, self.st.seg_starts, axis=1)
+
+    def _update_ranks(self) -> None:
+        st = self.st
+        same = st.lane_cell[:, None] == st.lane_cell[None, :]
+        lt = self.launch_t
+        earlier = (lt[:, None, :] < lt[:, :, None]) & same[None]
+        rank = 1.0 + earlier.sum(axis=2)
+        e = self.entry_e[:, st.lane_cell]
+        self.rank_mult = F.entry_rank_multiplier(rank, e)
+        self.rank_dirty = False
+
+    def _update_access(self) -> None:
+        """Affordability of each lane for each payer channel, and each channel's reach per cell."""
+        st = self.st
+        reg = st.lane_region
+        x = self.oop * self.price[:, :, None]
+        a = F.affordable_share(x, self.aff_median[:, reg][:, :, None], self.aff_sigma[:, reg][:, :, None])
+        a = np.where(self.lane_aff[None, :, None], a, 1.0)
+        self.afford = a
+        am = np.where(self.avail[:, :, None], a, 0.0)
+        self.reach = np.maximum.reduceat(am, st.seg_starts, axis=1)[:, st.lane_seg, :]  # (B, L, K)
+        self.access_dirty = False
+
+    def _flow(self) -> Any:
+        st = self.st
+        if st.L == 0:
+            return
+        yield self.env.timeout(0.5)
+        lane_cell, lane_seg, lane_prod = st.lane_cell, st.lane_seg, st.lane_product
+        P = len(st.products)
+        prod_onehot = np.zeros((st.L, P))
+        prod_onehot[np.arange(st.L), lane_prod] = 1.0
+        fx_l = self.fx[:, st.lane_region]
+        cogs_l = self.cogs[:, lane_prod]
+        succ_l = self.success[:, lane_prod]
+        hazard_l = self.hazard[:, lane_cell]
+        inertia_l = self.inertia[:, lane_cell]
+        log_growth = np.log1p(self.growth)
+        pom = st.period_of_month
+        seg_cell = st.seg_cell
+        for t in range(st.T):
+            per = pom[t]
+            if self.rank_dirty:
+                self._update_ranks()
+            if self.access_dirty:
+                self._update_access()
+            # 1-3: eligible, class uptake (Bass from the first launch), site access
+            elig = self.E0 * np.exp(log_growth * (t / 12.0)) / 12.0
+            tau = (t - self.t0 + 0.5) / 12.0
+            launched = np.isfinite(self.t0)
+            frac = np.where(launched, self.bm * F.bass_cdf(np.where(launched, tau, 0.0), self.bp, self.bq), 0.0)
+            pool = elig * frac * self.sites[:, st.cell_region, t]
+            # 4: product mix (logit on attractiveness x entry order x ramp), moving with inertia
+            ramp = F.launch_ramp(t - self.launch_t, self.ramp_months)
+            attract = np.where(self.avail, self.base_attr * self.rank_mult * self.safety * ramp, 0.0)
+            tot = self._segsum(attract)[:, lane_seg]
+            target = np.divide(attract, tot, out=np.zeros_like(attract), where=tot > 0)
+            comp = np.where(self.avail, inertia_l * self.comp + (1.0 - inertia_l) * target, 0.0)
+            ctot = self._segsum(comp)[:, lane_seg]
+            comp = np.divide(comp, ctot, out=target.copy(), where=ctot > 0)
+            self.comp = comp
+            # access: each payer channel's patients choose among what they can afford
+            ac = self.afford * comp[:, :, None]
+            den = self._segsum(ac)[:, lane_seg, :]
+            w = np.divide(self.share * self.reach * ac, den, out=np.zeros_like(ac), where=den > 0).sum(axis=2)
+            demand = pool[:, lane_cell] * w
+            # 5: queue, capacity (first come first served, shared by a product's lanes), drop-out
+            q = self.queue + demand
+            qp = q @ prod_onehot
+            served_p = np.minimum(qp, self.capacity)
+            ratio = np.divide(served_p, qp, out=np.zeros_like(qp), where=qp > 0)[:, lane_prod]
+            served = np.where(self.avail, q * ratio, 0.0)
+            rest = q - served
+            h = np.where(self.avail, hazard_l, 1.0)
+            dropped = rest * h
+            self.queue = rest - dropped
+            infused = served * succ_l
+            # 6: money
+            rev_local = infused * self.price * (1.0 - self.gtn)
+            rev = rev_local / fx_l
+            cogs = served * cogs_l
+            o = self.out_l
+            o["demand"][:, :, per] += demand
+            o["infused"][:, :, per] += infused
+            o["failed"][:, :, per] += served - infused
+            o["dropped"][:, :, per] += dropped
+            o["waiting"][:, :, per] = self.queue
+            o["revenue_local"][:, :, per] += rev_local
+            o["revenue"][:, :, per] += rev
+            o["cogs"][:, :, per] += cogs
+            oc = self.out_c
+            oc["eligible"][:, :, per] += elig
+            oc["addressable"][:, :, per] += pool
+            cd = np.zeros_like(elig)
+            cd[:, seg_cell] = self._segsum(demand)
+            oc["demand"][:, :, per] += cd
+            yield self.env.timeout(1)
+
+    def run(self) -> BatchOutput:
+        self._schedule_all()
+        self.env.process(self._flow())
+        self.env.run(until=self.st.T + 1)
+        o = self.out_l
+        o["gross_profit"] = o["revenue"] - o["cogs"]
+        o["company_revenue"] = o["revenue"] * self.owner_coef[:, :, None]
+        oc = self.out_c
+        oc["untreated"] = oc["eligible"] - oc["demand"]
+        rev, gp = o["revenue"], o["gross_profit"]
+        comp = {
+            "revenue": np.einsum("blp,blc->bcp", rev, self.book),
+            "gross_profit": np.einsum("blp,blc->bcp", gp, self.book),
+            "royalty": np.einsum("blp,blc->bcp", rev, self.roy),
+            "deal_payments": self.pay,
+        }
+        comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
+        events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
+        return BatchOutput(lanes=o, cells=oc, companies=comp, draw_ids=self.draw_ids, events=events)
+
+
+def _ord(s: str) -> int:
+    from sim.dists import month_ordinal
+
+    return month_ordinal(s)
+
+
+def _interp_rows(x_new: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Piecewise-linear interpolation per draw (rows of ys share the knots xs), flat outside."""
+    pos = np.clip(np.searchsorted(xs, x_new, side="right") - 1, 0, len(xs) - 1)
+    nxt = np.minimum(pos + 1, len(xs) - 1)
+    span = xs[nxt] - xs[pos]
+    w = np.divide(x_new - xs[pos], span, out=np.zeros_like(x_new), where=span > 0)
+    w = np.clip(w, 0.0, 1.0)
+    return ys[:, pos] * (1 - w) + ys[:, nxt] * w
+
+
+def simulate_batch(st: Structure, seed: int, draw_ids: np.ndarray) -> BatchOutput:
+    return BatchSim(st, seed, draw_ids).run()
+
+
+_ = math  # reserved

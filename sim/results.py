@@ -1,0 +1,279 @@
+"""Results: tidy parquet tables written batch by batch, and readers that aggregate them.
+
+A results folder holds parts/{lanes,cells,companies}-NNNNNN.parquet (one per batch, rows
+ordered draw, period, item), summary.csv, scenario.yaml (the merged scenario),
+charts/*.png and metadata.json, written last: a folder without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.engine.batch import BatchOutput
+from sim.engine.structure import Structure
+from sim.errors import ScenarioError
+from sim.io import atomic_write
+
+PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+STOCK_METRICS = {"waiting"}
+TABLES = ("lanes", "cells", "companies")
+GROUPINGS = ("total", "product", "target", "region", "indication", "company", "modality", "lane")
+
+
+def _dict_col(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(values, pa.string()))
+
+
+def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarray, list[str]]],
+           metrics: dict[str, np.ndarray]) -> pa.Table:
+    B, NP = draw_ids.size, st.NP
+    X = next(iter(metrics.values())).shape[1]
+    cols: dict[str, Any] = {
+        "draw": pa.array(np.repeat(draw_ids.astype(np.int32), NP * X)),
+        "period": _dict_col(np.tile(np.repeat(np.arange(NP), X), B), st.periods),
+    }
+    for name, (idx, values) in items.items():
+        cols[name] = _dict_col(np.tile(idx, B * NP), values)
+    for m, arr in metrics.items():
+        cols[m] = pa.array(np.ascontiguousarray(arr.transpose(0, 2, 1)).reshape(-1).astype(np.float32))
+    return pa.table(cols)
+
+
+def _item_columns(st: Structure) -> dict[str, dict[str, tuple[np.ndarray, list[str]]]]:
+    scn = st.scenario
+    comps = st.companies
+    lane_items = {
+        "region": (st.lane_region, st.regions),
+        "indication": (np.array([st.indications.index(i) for _, _, i in st.lanes]), st.indications),
+        "product": (st.lane_product, st.products),
+        "target": (np.array([st.targets.index(scn.products[p].target) for p, _, _ in st.lanes]), st.targets),
+        "company": (np.array([comps.index(scn.products[p].company) for p, _, _ in st.lanes]), comps),
+    }
+    cell_items = {
+        "region": (st.cell_region, st.regions),
+        "indication": (np.array([st.indications.index(i) for _, i in st.cells]), st.indications),
+    }
+    cp_products = st.products + ["-"]
+    comp_items = {
+        "company": (np.array([comps.index(c) for c, _ in st.company_products]), comps),
+        "product": (np.array([cp_products.index(p) for _, p in st.company_products]), cp_products),
+    }
+    return {"lanes": lane_items, "cells": cell_items, "companies": comp_items}
+
+
+def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
+    """Write one batch's three tables, each atomically (temp file + rename)."""
+    items = _item_columns(st)
+    for name, metrics in (("lanes", out.lanes), ("cells", out.cells), ("companies", out.companies)):
+        table = _table(st, out.draw_ids, items[name], metrics)
+        atomic_write(parts / f"{name}-{index:06d}.parquet",
+                     lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd", compression_level=1))
+    if out.events:
+        ev = pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
+                       **{k: pa.array(v.astype(np.float32)) for k, v in sorted(out.events.items())}})
+        atomic_write(parts / f"events-{index:06d}.parquet", lambda tmp: pq.write_table(ev, tmp))
+
+
+def convert_period(label: str, freq: str) -> str:
+    """A stored period label expressed at a coarser frequency."""
+    year = label[:4]
+    if freq == "year":
+        return year
+    if freq == "quarter":
+        if "Q" in label:
+            return label
+        if "-" in label:
+            return f"{year}Q{(int(label[5:7]) - 1) // 3 + 1}"
+    if freq == "month" and "-" in label:
+        return label
+    raise ScenarioError(f"results are stored by {'quarter' if 'Q' in label else 'year'}; cannot report by {freq}")
+
+
+class Results:
+    """Read-only view of a results folder, aggregating with numpy over draws."""
+
+    def __init__(self, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        if meta is None:
+            mfile = self.path / "metadata.json"
+            if not mfile.exists():
+                hint = " (a '.partial' folder is an interrupted run)" if self.path.name.endswith(".partial") else ""
+                raise ScenarioError(f"{self.path} is not a complete results folder: metadata.json is missing{hint}")
+            meta = json.loads(mfile.read_text())
+        self.meta = meta
+        s = meta["structure"]
+        self.periods: list[str] = s["periods"]
+        self.lanes: list[tuple[str, str, str]] = [tuple(x) for x in s["lanes"]]  # type: ignore[misc]
+        self.cells: list[tuple[str, str]] = [tuple(x) for x in s["cells"]]  # type: ignore[misc]
+        self.company_products: list[tuple[str, str]] = [tuple(x) for x in s["company_products"]]  # type: ignore[misc]
+        self.product_company: dict[str, str] = s["product_company"]
+        self.product_target: dict[str, str] = s["product_target"]
+        self.product_modality: dict[str, str] = s.get("product_modality", {})
+        self.frequency: str = meta["frequency"]
+        self.scenario: str = meta["scenario"]
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
+
+    # ---------------------------------------------------------------- raw tables
+    def _files(self, table: str) -> list[Path]:
+        files = sorted((self.path / "parts").glob(f"{table}-*.parquet"))
+        if not files:
+            raise ScenarioError(f"{self.path}: no {table} parts found")
+        return files
+
+    def table(self, table: str = "lanes", columns: list[str] | None = None) -> pd.DataFrame:
+        """The tidy table (draw x period x item) as a DataFrame with categorical labels."""
+        if table not in TABLES + ("events",):
+            raise ScenarioError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
+        parts = [pq.read_table(f, columns=columns) for f in self._files(table)]
+        return pa.concat_tables(parts).to_pandas()
+
+    def array(self, metric: str, table: str = "lanes") -> np.ndarray:
+        """(draws, periods, items) float64 for one metric, draws in ascending order."""
+        key = (table, metric)
+        if key not in self._cache:
+            n_items = {"lanes": len(self.lanes), "cells": len(self.cells), "companies": len(self.company_products)}[table]
+            cols = [pq.read_table(f, columns=[metric]).column(0).to_numpy() for f in self._files(table)]
+            flat = np.concatenate(cols).astype(np.float64)
+            self._cache[key] = flat.reshape(-1, len(self.periods), n_items)
+        return self._cache[key]
+
+    @property
+    def draws(self) -> np.ndarray:
+        return np.concatenate([pq.read_table(f, columns=["draw"]).column(0).to_numpy()[
+            :: len(self.periods) * len(self.cells)] for f in self._files("cells")])
+
+    # ---------------------------------------------------------------- grouping
+    def _labels(self, table: str, by: str) -> list[str]:
+        if table == "lanes":
+            p = [x[0] for x in self.lanes]
+            m = {
+                "total": ["total"] * len(p),
+                "product": p,
+                "region": [x[1] for x in self.lanes],
+                "indication": [x[2] for x in self.lanes],
+                "target": [self.product_target[x] for x in p],
+                "company": [self.product_company[x] for x in p],
+                "modality": [self.product_modality.get(x, "") for x in p],
+                "lane": ["/".join(x) for x in self.lanes],
+            }
+        elif table == "cells":
+            m = {"total": ["total"] * len(self.cells), "region": [c[0] for c in self.cells],
+                 "indication": [c[1] for c in self.cells], "lane": ["/".join(c) for c in self.cells]}
+        else:
+            m = {"total": ["total"] * len(self.company_products),
+                 "company": [c for c, _ in self.company_products],
+                 "product": [p for _, p in self.company_products]}
+        if by not in m:
+            raise ScenarioError(f"cannot group {table} results by {by!r}; choose one of {', '.join(m)}")
+        return m[by]
+
+    def _mask(self, table: str, filters: dict[str, list[str]] | None) -> np.ndarray:
+        n = len(self._labels(table, "total"))
+        mask = np.ones(n, dtype=bool)
+        for key, allowed in (filters or {}).items():
+            labels = self._labels(table, key)
+            known = set(labels)
+            bad = [a for a in allowed if a not in known]
+            if bad:
+                from sim.errors import did_you_mean
+
+                raise ScenarioError(f"filter {key}={bad[0]!r} matches nothing{did_you_mean(bad[0], known)}")
+            mask &= np.isin(labels, allowed)
+        return mask
+
+    @staticmethod
+    def table_for(metric: str) -> str:
+        from sim.engine.batch import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
+
+        if metric in LANE_METRICS:
+            return "lanes"
+        if metric in CELL_METRICS:
+            return "cells"
+        if metric in COMPANY_METRICS:
+            return "companies"
+        raise ScenarioError(
+            f"unknown metric {metric!r}; lanes: {', '.join(LANE_METRICS)}; cells: {', '.join(CELL_METRICS)}; "
+            f"companies: {', '.join(COMPANY_METRICS)}")
+
+    def grouped(self, metric: str, by: str = "total", filters: dict[str, list[str]] | None = None,
+                freq: str | None = None, table: str | None = None) -> tuple[list[str], list[str], np.ndarray]:
+        """Per-draw sums by group and period: (groups, periods, array (draws, groups, periods))."""
+        if table is None:
+            table = "companies" if by == "company" and metric in ("revenue", "gross_profit") else self.table_for(metric)
+            if table == "companies" and metric not in ("revenue", "gross_profit", "royalty", "deal_payments", "income"):
+                table = "lanes"
+        arr = self.array(metric, table)
+        labels = self._labels(table, by)
+        mask = self._mask(table, filters)
+        groups = sorted({lab for lab, k in zip(labels, mask, strict=True) if k})
+        gi = {g: k for k, g in enumerate(groups)}
+        onehot = np.zeros((len(labels), len(groups)))
+        for k, (lab, keep) in enumerate(zip(labels, mask, strict=True)):
+            if keep:
+                onehot[k, gi[lab]] = 1.0
+        g = np.einsum("npi,ig->ngp", arr, onehot)
+        periods = self.periods
+        freq = freq or self.frequency
+        if freq != self.frequency:
+            new = [convert_period(p, freq) for p in periods]
+            out_periods = list(dict.fromkeys(new))
+            idx = np.array([out_periods.index(p) for p in new])
+            if metric in STOCK_METRICS:
+                last = [max(k for k, x in enumerate(idx) if x == j) for j in range(len(out_periods))]
+                g = g[:, :, last]
+            else:
+                agg = np.zeros(g.shape[:2] + (len(out_periods),))
+                for j in range(len(out_periods)):
+                    agg[:, :, j] = g[:, :, idx == j].sum(axis=2)
+                g = agg
+            periods = out_periods
+        return groups, periods, g
+
+
+def summarize(arr: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean, sd, standard error of the mean and percentiles over draws (axis 0)."""
+    n = arr.shape[0]
+    out = {"mean": arr.mean(axis=0), "sd": arr.std(axis=0, ddof=1) if n > 1 else np.zeros(arr.shape[1:])}
+    out["se_mean"] = out["sd"] / np.sqrt(n)
+    q = np.percentile(arr, PERCENTILES, axis=0)
+    for k, p in enumerate(PERCENTILES):
+        out[f"p{p}"] = q[k]
+    return out
+
+
+SUMMARY_PLAN: list[tuple[str, str]] = [
+    *[(by, m) for by in ("total", "product", "target", "region", "indication", "lane")
+      for m in ("demand", "infused", "dropped", "waiting", "revenue", "gross_profit", "company_revenue")],
+    *[(by, m) for by in ("total", "region", "indication") for m in ("eligible", "addressable", "untreated")],
+    *[("company", m) for m in ("revenue", "gross_profit", "royalty", "deal_payments", "income")],
+]
+
+
+def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    frames = []
+    for by, metric in plan or SUMMARY_PLAN:
+        table = "companies" if by == "company" else None
+        groups, periods, arr = res.grouped(metric, by, table=table)
+        stats = summarize(arr)
+        G, NPer = len(groups), len(periods)
+        df = pd.DataFrame({
+            "level": by,
+            "group": np.repeat(groups, NPer),
+            "period": np.tile(periods, G),
+            "metric": metric,
+            **{k: v.reshape(-1) for k, v in stats.items()},
+        })
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_summary(res: Results, path: Path) -> Path:
+    df = summary_frame(res)
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))

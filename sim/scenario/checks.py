@@ -1,0 +1,181 @@
+"""Cross-field checks pydantic cannot do: names that must exist, dates inside the horizon,
+events that depend on each other without cycles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.dists import month_ordinal, ordinal_to_str
+from sim.errors import did_you_mean
+from sim.scenario.schema import Scenario
+
+Loc = tuple[str | int, ...]
+
+
+def parse_ref(ref: str, scn: Scenario) -> tuple[str, tuple[str, ...]] | str:
+    """Resolve an event reference to ('launch', (product, region?, indication?)) or ('event', (id,)).
+
+    Returns an error message string when the reference does not resolve.
+    """
+    if "/" in ref:
+        parts = [p.strip() for p in ref.split("/")]
+        prod = parts[0]
+        if prod not in scn.products:
+            return f"unknown product '{prod}' in reference '{ref}'{did_you_mean(prod, scn.products)}"
+        p = scn.products[prod]
+        if len(parts) >= 2 and parts[1] not in p.regions:
+            return (f"product '{prod}' has no launches in region '{parts[1]}'{did_you_mean(parts[1], p.regions)}"
+                    f" (reference '{ref}')")
+        if len(parts) == 3 and parts[2] not in p.regions[parts[1]].launches:
+            return (f"product '{prod}' has no launch in {parts[1]}/{parts[2]}"
+                    f"{did_you_mean(parts[2], p.regions[parts[1]].launches)} (reference '{ref}')")
+        if len(parts) > 3:
+            return f"a launch reference is Product[/Region[/Indication]], got '{ref}'"
+        return ("launch", tuple(parts))
+    if ref in scn.events:
+        return ("event", (ref,))
+    if ref in scn.products:
+        return ("launch", (ref,))
+    return (f"unknown event or product '{ref}'{did_you_mean(ref, set(scn.events) | set(scn.products))}; "
+            "expected an event id, or Product[/Region[/Indication]] for its launch")
+
+
+def _fixed_dates(spec: Any) -> list[float]:
+    from sim.dists import _Dist
+
+    if spec is None:
+        return []
+    if isinstance(spec, _Dist):
+        lo, hi = spec.support()
+        return [lo] if lo == hi else []
+    return [float(spec)]
+
+
+def _date_support(spec: Any) -> tuple[float, float] | None:
+    from sim.dists import _Dist
+
+    if spec is None:
+        return None
+    if isinstance(spec, _Dist):
+        return spec.support()
+    return (float(spec), float(spec))
+
+
+def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    end = month_ordinal(scn.end)
+    regions, inds, prods = set(scn.regions), set(scn.indications), set(scn.products)
+
+    def beyond(loc: Loc, spec: Any) -> None:
+        sup = _date_support(spec)
+        if sup is not None and sup[0] > end:
+            out.append((loc, f"date {ordinal_to_str(int(sup[0]))} is after the scenario's end ({scn.end}); "
+                             "expected a date inside the horizon"))
+
+    for iname, ind in scn.indications.items():
+        for r in ind.markets:
+            if r not in regions:
+                out.append((("indications", iname, "markets", r), f"unknown region '{r}'{did_you_mean(r, regions)}"))
+        for w in (ind.weights or {}):
+            if w not in _all_attributes(scn):
+                out.append((("indications", iname, "weights", w),
+                            f"no product has attribute '{w}'{did_you_mean(w, _all_attributes(scn))}"))
+    attrs = _all_attributes(scn)
+    for w in scn.preference.weights:
+        if w not in attrs:
+            out.append((("preference", "weights", w), f"no product has attribute '{w}'{did_you_mean(w, attrs)}"))
+    used_weights = set(scn.preference.weights) | {w for i in scn.indications.values() for w in (i.weights or {})}
+    for pname, p in scn.products.items():
+        missing = sorted(used_weights - set(p.attributes))
+        if missing:
+            out.append((("products", pname, "attributes"),
+                        f"missing attribute(s) {', '.join(missing)} that the preference weights use"))
+        if p.capacity is not None:
+            ords = [s.date for s in p.capacity.expansions]
+            if all(isinstance(o, float) for o in ords) and ords != sorted(ords):
+                out.append((("products", pname, "capacity", "expansions"), "expansions must be in date order"))
+        for r, pr in p.regions.items():
+            if r not in regions:
+                out.append((("products", pname, "regions", r), f"unknown region '{r}'{did_you_mean(r, regions)}"))
+                continue
+            for i, launch in pr.launches.items():
+                loc: Loc = ("products", pname, "regions", r, "launches", i)
+                if i not in inds:
+                    out.append((loc, f"unknown indication '{i}'{did_you_mean(i, inds)}"))
+                    continue
+                if r not in scn.indications[i].markets:
+                    out.append((loc, f"indication '{i}' has no market in region '{r}' (add indications.{i}.markets.{r})"))
+                beyond(loc + ("date",), launch.date)
+                if launch.after is not None:
+                    res = parse_ref(launch.after, scn)
+                    if isinstance(res, str):
+                        out.append((loc + ("after",), res))
+        for k, d in enumerate(p.deals):
+            if d.regions != "all":
+                for r in d.regions:
+                    if r not in p.regions:
+                        out.append((("products", pname, "deals", k, "regions"),
+                                    f"product '{pname}' is not sold in region '{r}'{did_you_mean(r, p.regions)}"))
+            for j, m in enumerate(d.milestones):
+                res = parse_ref(m.on, scn)
+                if isinstance(res, str):
+                    out.append((("products", pname, "deals", k, "milestones", j, "on"), res))
+            if d.partner == p.company:
+                out.append((("products", pname, "deals", k, "partner"), "the partner must differ from the product's company"))
+
+    for eid, ev in scn.events.items():
+        loc = ("events", eid)
+        prod = getattr(ev, "product", None)
+        if prod is not None and prod not in prods:
+            out.append((loc + ("product",), f"unknown product '{prod}'{did_you_mean(prod, prods)}"))
+            continue
+        region = getattr(ev, "region", None)
+        if region is not None:
+            if region not in regions:
+                out.append((loc + ("region",), f"unknown region '{region}'{did_you_mean(region, regions)}"))
+            elif prod is not None and region not in scn.products[prod].regions:
+                out.append((loc + ("region",), f"product '{prod}' is not sold in region '{region}'"))
+        regs = getattr(ev, "regions", None)
+        if isinstance(regs, list):
+            for r in regs:
+                if r not in regions:
+                    out.append((loc + ("regions",), f"unknown region '{r}'{did_you_mean(r, regions)}"))
+        channel = getattr(ev, "channel", None)
+        if channel is not None and region in scn.regions and channel not in scn.regions[region].payers:
+            out.append((loc + ("channel",), f"region '{region}' has no payer channel '{channel}'"
+                        f"{did_you_mean(channel, scn.regions[region].payers)}"))
+        beyond(loc + ("date",), ev.date)
+        if ev.after is not None:
+            res = parse_ref(ev.after, scn)
+            if isinstance(res, str):
+                out.append((loc + ("after",), res))
+    out.extend(_cycles(scn))
+    return out
+
+
+def _all_attributes(scn: Scenario) -> set[str]:
+    return {a for p in scn.products.values() for a in p.attributes}
+
+
+def _cycles(scn: Scenario) -> list[tuple[Loc, str]]:
+    """Events that (transitively) wait for themselves never fire: refuse them."""
+    graph: dict[str, str] = {}
+    for eid, ev in scn.events.items():
+        if ev.after is not None:
+            res = parse_ref(ev.after, scn)
+            if not isinstance(res, str) and res[0] == "event":
+                graph[eid] = res[1][0]
+    out: list[tuple[Loc, str]] = []
+    for start in graph:
+        seen = [start]
+        cur = start
+        while cur in graph:
+            cur = graph[cur]
+            if cur == start:
+                out.append((("events", start, "after"), "events depend on each other in a cycle: "
+                            + " -> ".join(seen + [start])))
+                break
+            if cur in seen:
+                break
+            seen.append(cur)
+    return out

@@ -1,0 +1,288 @@
+"""Load a scenario: safe YAML with line numbers, `extends:` merging, validation.
+
+Every problem becomes a ScenarioError naming the file, the line where known, the
+field path and what was expected, so `sim validate` can list them all at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.errors import ScenarioError, did_you_mean
+from sim.scenario.schema import Scenario
+
+MAX_NODES = 200_000
+MAX_BYTES = 10_000_000
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class Origin:
+    """Where each field path of the merged scenario came from (file, line)."""
+
+    lines: dict[Loc, tuple[str, int]] = field(default_factory=dict)
+
+    def lookup(self, loc: Loc) -> tuple[str | None, int | None]:
+        for n in range(len(loc), -1, -1):
+            hit = self.lines.get(tuple(loc[:n]))
+            if hit:
+                return hit
+        return (None, None)
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    scenario: Scenario
+    path: str
+    data: dict[str, Any]
+    sha256: str
+    files: tuple[str, ...]
+
+
+def fmt_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
+    """Parse one file safely, returning data and a field-path -> line map."""
+    label = str(path)
+    if not path.exists():
+        raise ScenarioError(f"file not found: {label}", file=label)
+    if path.is_dir():
+        raise ScenarioError(f"expected a YAML file, got a directory: {label}", file=label)
+    raw = path.read_bytes()
+    if len(raw) > MAX_BYTES:
+        raise ScenarioError(f"file is larger than {MAX_BYTES // 1_000_000} MB; not a scenario", file=label)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"file is not valid UTF-8 (byte {exc.start}): save it as UTF-8", file=label
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"not valid YAML: {problem}", file=label, line=line) from None
+    if node is None:
+        raise ScenarioError("the file is empty; a scenario needs name, start, regions, indications, products", file=label)
+    lines: dict[Loc, int] = {}
+    count = 0
+
+    def walk(n: yaml.Node, loc: Loc) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_NODES:
+            raise ScenarioError(
+                f"the YAML expands to more than {MAX_NODES} nodes (alias/anchor bomb?); refused",
+                file=label,
+            )
+        lines.setdefault(loc, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else str(k.value)
+                lines[loc + (key,)] = k.start_mark.line + 1
+                walk(v, loc + (key,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, loc + (i,))
+
+    walk(node, ())
+    try:
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader: no object construction
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"not valid YAML: {exc}", file=label) from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"a scenario must be a mapping of keys, got {type(data).__name__}", file=label, line=1)
+    for key in data:
+        if not isinstance(key, str):
+            raise ScenarioError(f"keys must be text, got {key!r}", file=label, line=lines.get((), 1))
+    return data, lines
+
+
+def _merge(base: Any, over: Any, loc: Loc, origin: Origin, over_lines: dict[Loc, int], label: str) -> Any:
+    """Deep-merge mappings; the variant wins; `null` in the variant removes the key."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+                continue
+            out[k] = _merge(base.get(k), v, loc + (k,), origin, over_lines, label)
+        return out
+    # Replaced wholesale: the variant's lines now describe this subtree.
+    for sub, line in over_lines.items():
+        if sub[: len(loc)] == loc:
+            origin.lines[sub] = (label, line)
+    return over
+
+
+def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[str, Any], list[str]]:
+    path = path.resolve() if path.exists() else path
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in chain + (path,))
+        raise ScenarioError(f"'extends' forms a cycle: {cycle}", file=str(chain[-1]), path="extends")
+    data, lines = _read_yaml(path)
+    label = str(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        for loc, line in lines.items():
+            origin.lines[loc] = (label, line)
+        return data, [label]
+    if not isinstance(parent, str):
+        raise ScenarioError("expected a file name (relative to this file)", file=label, path="extends", line=lines.get(("extends",)))
+    parent_path = (path.parent / parent)
+    if not parent_path.exists():
+        raise ScenarioError(
+            f"the scenario it extends does not exist: {parent_path}", file=label, path="extends", line=lines.get(("extends",))
+        )
+    base, files = _resolve(parent_path, chain + (path,), origin)
+    merged = _merge(base, data, (), origin, lines, label)
+    for loc, line in lines.items():  # keys the variant adds or overrides
+        origin.lines.setdefault(loc, (label, line))
+        if loc and loc[0] != "extends":
+            origin.lines[loc] = (label, line)
+    return merged, files + [label]
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model class that owns the last element of `loc` (for 'did you mean')."""
+    tp: Any = Scenario
+    for part in loc[:-1]:
+        tp = _unwrap(tp)
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            models = [a for a in map(_unwrap, typing.get_args(tp)) if isinstance(a, type) and issubclass(a, BaseModel)]
+            pick = [m for m in models if part in m.model_fields or _tag(m) == part]
+            if not pick:
+                return None
+            if _tag(pick[0]) == part:
+                tp = pick[0]
+                continue
+            tp = pick[0]
+            origin = None
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part in tp.model_fields:
+                tp = tp.model_fields[part].annotation
+            else:
+                return None
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        elif origin is list:
+            tp = typing.get_args(tp)[0]
+        else:
+            return None
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        models = [a for a in map(_unwrap, typing.get_args(tp)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        return models[0] if len(models) == 1 else None
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    f = model.model_fields.get("type")
+    if f is None:
+        return None
+    args = typing.get_args(f.annotation)
+    return args[0] if args else None
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
+    """Drop pydantic's union/function tags from a loc so it matches the YAML."""
+    out: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict | list):
+            if isinstance(part, str) and (part.startswith("function-") or "[" in part or part in
+                                         ("reimbursement", "price_change", "capacity", "safety", "withdrawal", "readout", "payment", "str", "float", "int", "list", "dict")):
+                continue
+            out.append(part)
+            cur = None
+        else:
+            continue
+    return tuple(out)
+
+
+def _pydantic_problems(exc: ValidationError, data: dict[str, Any], origin: Origin) -> list[ScenarioError]:
+    problems: list[ScenarioError] = []
+    seen: set[tuple[Loc, str]] = set()
+    for err in exc.errors():
+        loc = _clean_loc(err["loc"], data)
+        kind = err["type"]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            model = _model_at(loc)
+            allowed = sorted(model.model_fields) if model else []
+            msg = f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}"
+            if allowed:
+                msg += f"; allowed here: {', '.join(allowed)}"
+        elif kind == "missing":
+            msg = f"missing required field '{loc[-1]}'"
+        elif kind == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag", "")
+            msg = f"unknown event type {tag!r}{did_you_mean(tag, ['reimbursement', 'price_change', 'capacity', 'safety', 'withdrawal', 'readout', 'payment'])}; {msg}"
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            msg = f"expected a mapping of keys, got {err.get('input')!r}"
+        key = (loc, msg)
+        if key in seen:
+            continue
+        seen.add(key)
+        file, line = origin.lookup(loc)
+        problems.append(ScenarioError(msg, file=file, line=line, path=fmt_loc(loc)))
+    return problems
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> LoadedScenario:
+    """Read, merge and validate a scenario file; raise ScenarioError listing every problem."""
+    from sim.scenario.checks import check_references
+
+    p = Path(path)
+    origin = Origin()
+    data, files = _resolve(p, (), origin)
+    if overrides:
+        data = _merge(data, overrides, (), origin, {}, "<overrides>")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = _pydantic_problems(exc, data, origin)
+        raise ScenarioError("invalid scenario", file=str(p), problems=problems) from None
+    problems = [
+        ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1], path=fmt_loc(loc))
+        for loc, msg in check_references(scenario)
+    ]
+    if problems:
+        raise ScenarioError("invalid scenario", file=str(p), problems=problems)
+    canonical = json.dumps(data, sort_keys=True, default=str).encode()
+    return LoadedScenario(
+        scenario=scenario,
+        path=str(p),
+        data=data,
+        sha256=hashlib.sha256(canonical).hexdigest(),
+        files=tuple(files),
+    )

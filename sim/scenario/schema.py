@@ -1,0 +1,301 @@
+"""The scenario format: frozen pydantic models, unknown keys refused.
+
+Numbers typed Number/Fraction/... may be plain numbers or distribution mappings
+(see sim.dists). Dates are 'YYYY-MM' or a distribution over months. Collections of
+named things are mappings keyed by name so that a variant (`extends:`) can override
+one entry without restating the others.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from sim.dists import (
+    Change,
+    DateValue,
+    Fraction,
+    NonNeg,
+    Number,
+    Positive,
+    Probability,
+    month_ordinal,
+)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _month_str(v: Any) -> str:
+    month_ordinal(v)  # validates
+    return v if isinstance(v, str) else f"{v.year:04d}-{v.month:02d}"
+
+
+Month = Annotated[str, BeforeValidator(_month_str)]
+
+
+class SitePoint(Frozen):
+    """Share of eligible patients within reach of a qualified treatment site at a date."""
+
+    date: Month
+    value: Fraction
+
+
+class Payer(Frozen):
+    """A payer channel: the share of patients it covers and what they still pay themselves."""
+
+    share: Fraction
+    out_of_pocket: Fraction = 0.0
+    covers: Literal["all", "none"] | list[str] = "all"
+
+
+class Affordability(Frozen):
+    """Share of patients able to pay an out-of-pocket amount X: 1 - LogNormalCDF(X; median, sigma)."""
+
+    median: Positive
+    sigma: Positive = 1.0
+
+
+class Region(Frozen):
+    currency: str = "USD"
+    fx: Positive = 1.0  # local currency units per unit of reporting currency
+    sites: Fraction | list[SitePoint] = 1.0
+    payers: dict[str, Payer] = Field(default_factory=lambda: {"insured": Payer(share=1.0)})
+    affordability: Affordability | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Region:
+        if not self.payers:
+            raise ValueError("payers: at least one payer channel is needed")
+        shares = [p.share for p in self.payers.values()]
+        if all(isinstance(s, float) for s in shares) and abs(sum(shares) - 1.0) > 1e-6:
+            raise ValueError(f"payers: channel shares must sum to 1, they sum to {sum(shares):g}")
+        if isinstance(self.sites, list):
+            ords = [month_ordinal(p.date) for p in self.sites]
+            if not self.sites:
+                raise ValueError("sites: give a number or at least one {date, value} point")
+            if ords != sorted(ords) or len(set(ords)) != len(ords):
+                raise ValueError("sites: points must be in increasing date order")
+        return self
+
+
+class Uptake(Frozen):
+    """Bass diffusion of the class: innovation p and imitation q per year, ceiling m (fraction)."""
+
+    p: Positive
+    q: NonNeg
+    ceiling: Fraction
+
+
+class Market(Frozen):
+    """One region x indication: eligible patients per year (at scenario start) and growth."""
+
+    eligible: NonNeg
+    growth: Change = 0.0
+    uptake: Uptake | None = None
+    drop_out: Fraction | None = None
+
+
+class Indication(Frozen):
+    name: str = ""
+    uptake: Uptake | None = None
+    markets: dict[str, Market]
+    drop_out: Fraction = 0.05  # monthly hazard of leaving the queue (progression, death)
+    inertia: Fraction = 0.0  # share of last month's product mix kept each month
+    order_of_entry: NonNeg = 0.0  # attractiveness x rank^-e (Urban et al.: e ~ 0.5)
+    weights: dict[str, Number] | None = None
+
+    @model_validator(mode="after")
+    def _uptake_everywhere(self) -> Indication:
+        if self.uptake is None:
+            missing = [r for r, m in self.markets.items() if m.uptake is None]
+            if missing:
+                raise ValueError(
+                    f"uptake: no indication-level uptake and none for market(s) {', '.join(missing)}"
+                )
+        return self
+
+
+class Timing(Frozen):
+    """When something happens: a date, and/or after another event; with a probability."""
+
+    date: DateValue | None = None
+    probability: Probability = 1.0
+    after: str | None = None
+    lag_months: NonNeg = 0.0
+
+    @model_validator(mode="after")
+    def _when(self) -> Timing:
+        if self.date is None and self.after is None:
+            raise ValueError("give a 'date' (YYYY-MM or a distribution) or 'after' (an event it follows)")
+        return self
+
+
+def _launch(v: Any) -> Any:
+    if isinstance(v, str):
+        return {"date": v}
+    return v
+
+
+class Launch(Timing):
+    price: Positive | None = None  # overrides the product's regional price in this indication
+
+
+LaunchSpec = Annotated[Launch, BeforeValidator(_launch)]
+
+
+class ProductRegion(Frozen):
+    price: Positive  # list price per patient, local currency
+    price_change: Change = 0.0  # yearly, applied each January after launch
+    gross_to_net: Fraction = 0.0
+    launches: dict[str, LaunchSpec]
+
+
+class CapacityStep(Frozen):
+    date: DateValue
+    capacity: NonNeg
+
+
+class Capacity(Frozen):
+    """Manufacturing slots per month for the product, shared by all its regions and indications."""
+
+    initial: NonNeg
+    expansions: list[CapacityStep] = []
+
+
+def _capacity(v: Any) -> Any:
+    if isinstance(v, int | float | dict) and not (isinstance(v, dict) and "initial" in v):
+        return {"initial": v}
+    return v
+
+
+class Milestone(Frozen):
+    amount: NonNeg  # reporting currency, paid by the partner to the owner
+    on: str  # event reference
+
+
+class Deal(Frozen):
+    """A partner deal: the partner books `partner_share` of revenue and cost in `regions` and
+    pays `royalty` on its booked revenue, plus upfront and milestones to the owner."""
+
+    partner: str
+    regions: Literal["all"] | list[str] = "all"
+    partner_share: Fraction
+    royalty: Fraction = 0.0
+    upfront: NonNeg = 0.0
+    upfront_date: DateValue | None = None
+    milestones: list[Milestone] = []
+
+
+class Product(Frozen):
+    company: str
+    target: str
+    modality: Literal["autologous_cart", "allogeneic_cart", "bispecific", "other"] = "autologous_cart"
+    attributes: dict[str, Number] = {}
+    ramp_months: NonNeg = 12.0
+    manufacturing_success: Fraction = 1.0
+    cogs: NonNeg = 0.0  # reporting currency per manufacturing slot used
+    capacity: Annotated[Capacity | None, BeforeValidator(_capacity)] = None
+    deals: list[Deal] = []
+    regions: dict[str, ProductRegion]
+
+
+class Rounds(Frozen):
+    """Yearly decision rounds (e.g. national reimbursement negotiations)."""
+
+    month: int = Field(ge=1, le=12)
+    probability: Probability
+    first_after_months: NonNeg = 0.0
+    max_rounds: int = Field(10, ge=1, le=50)
+
+
+class _Event(Timing):
+    rounds: Rounds | None = None
+
+
+class Reimbursement(_Event):
+    type: Literal["reimbursement"]
+    product: str
+    region: str
+    channel: str
+    out_of_pocket: Fraction | None = None  # what covered patients still pay; default: the channel's
+    price_cut: Fraction = 0.0
+    channel_share: Fraction | None = None  # new share of patients in the channel, if it changes
+
+
+class PriceChange(_Event):
+    type: Literal["price_change"]
+    product: str
+    region: str
+    change: Change
+
+
+class CapacityChange(_Event):
+    type: Literal["capacity"]
+    product: str
+    capacity: NonNeg
+
+
+class Safety(_Event):
+    type: Literal["safety"]
+    product: str
+    regions: Literal["all"] | list[str] = "all"
+    attractiveness: Positive  # multiplier on the product's attractiveness
+
+
+class Withdrawal(_Event):
+    type: Literal["withdrawal"]
+    product: str
+    regions: Literal["all"] | list[str] = "all"
+
+
+class Readout(_Event):
+    """A marker (e.g. a trial read-out) that other events can follow."""
+
+    type: Literal["readout"]
+
+
+class Payment(_Event):
+    type: Literal["payment"]
+    payer: str
+    payee: str
+    amount: NonNeg  # reporting currency
+
+
+Event = Annotated[
+    Reimbursement | PriceChange | CapacityChange | Safety | Withdrawal | Readout | Payment,
+    Field(discriminator="type"),
+]
+EVENT_TYPES = ["reimbursement", "price_change", "capacity", "safety", "withdrawal", "readout", "payment"]
+
+
+class Preference(Frozen):
+    weights: dict[str, Number] = {}
+
+
+class Output(Frozen):
+    frequency: Literal["month", "quarter", "year"] = "year"
+
+
+class Scenario(Frozen):
+    name: str
+    description: str = ""
+    start: Month
+    end: Month = "2030-12"
+    reporting_currency: str = "USD"
+    regions: dict[str, Region]
+    indications: dict[str, Indication]
+    products: dict[str, Product]
+    preference: Preference = Preference()
+    events: dict[str, Event] = {}
+    output: Output = Output()
+
+    @model_validator(mode="after")
+    def _horizon(self) -> Scenario:
+        if month_ordinal(self.end) <= month_ordinal(self.start):
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if month_ordinal(self.end) - month_ordinal(self.start) > 12 * 60:
+            raise ValueError("the horizon from start to end must be at most 60 years")
+        return self
