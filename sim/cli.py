@@ -69,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out_dir(loaded.scenario.name, args.name)
     path = run(loaded, draws=args.draws, seed=args.seed, out=out, workers=args.workers,
                batch_size=args.batch_size, freq=args.freq, progress=not args.quiet, force=args.force,
+               design=args.design,
                charts=not args.no_charts)
     meta = json.loads((path / "metadata.json").read_text())
     t = meta["timing"]
@@ -148,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, default=None)
     r.add_argument("--freq", choices=["month", "quarter", "year"], default=None,
                    help="reporting period stored (default: the scenario's output.frequency, year)")
+    r.add_argument("--design", choices=["mc", "lhs", "sobol"], default="mc",
+                   help="sampling design: plain Monte Carlo, Latin hypercube or scrambled Sobol")
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
     r.add_argument("--no-charts", action="store_true")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -174,7 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--freq", choices=["month", "quarter", "year"], default=None)
     s.add_argument("--period", default=None)
     s.set_defaults(func=cmd_summary)
+    for mod in EXTRA_COMMANDS:
+        _register_extra(sub, mod)
     return ap
+
+
+# Commands living in their own modules; each module defines register(subparsers), which adds
+# a sub-parser with set_defaults(func=...). Imported lazily so start-up stays fast.
+EXTRA_COMMANDS: list[str] = []
+
+
+def _register_extra(sub: Any, module: str) -> None:
+    import importlib
+
+    importlib.import_module(module).register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head`
+        return 0
 
 
 if __name__ == "__main__":

@@ -75,10 +75,10 @@ def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> Non
         table = _table(st, out.draw_ids, items[name], metrics)
         atomic_write(parts / f"{name}-{index:06d}.parquet",
                      lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd", compression_level=1))
-    if out.events:
-        ev = pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
-                       **{k: pa.array(v.astype(np.float32)) for k, v in sorted(out.events.items())}})
-        atomic_write(parts / f"events-{index:06d}.parquet", lambda tmp: pq.write_table(ev, tmp))
+    for name, cols in (("events", out.events), ("inputs", out.inputs)):
+        tab = pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
+                        **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})
+        atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, t=tab: pq.write_table(t, tmp))
 
 
 def convert_period(label: str, freq: str) -> str:
@@ -129,7 +129,7 @@ class Results:
 
     def table(self, table: str = "lanes", columns: list[str] | None = None) -> pd.DataFrame:
         """The tidy table (draw x period x item) as a DataFrame with categorical labels."""
-        if table not in TABLES + ("events",):
+        if table not in TABLES + ("events", "inputs"):
             raise ScenarioError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
         parts = [pq.read_table(f, columns=columns) for f in self._files(table)]
         return pa.concat_tables(parts).to_pandas()

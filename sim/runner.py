@@ -57,12 +57,17 @@ def _worker_init(scenario_data: dict[str, Any], freq: str | None) -> None:
     _WORKER["st"] = build_structure(Scenario.model_validate(scenario_data), freq)
 
 
-def _run_task(task: BatchTask, seed: int, parts_dir: str, st: Structure | None = None) -> tuple[int, int, float]:
+def _run_task(task: BatchTask, seed: int, parts_dir: str, design: str, draws: int,
+              st: Structure | None = None) -> tuple[int, int, float]:
     from sim.results import write_batch
+    from sim.sampling import make_design
 
     t0 = time.perf_counter()
     st = st or _WORKER["st"]
-    out = simulate_batch(st, seed, np.arange(task.start, task.stop))
+    key = ("design", design, draws, seed)
+    if key not in _WORKER:
+        _WORKER[key] = make_design(design, draws, seed)
+    out = simulate_batch(st, seed, np.arange(task.start, task.stop), _WORKER[key])
     write_batch(st, out, Path(parts_dir), task.index)
     return task.index, task.stop - task.start, time.perf_counter() - t0
 
@@ -83,6 +88,7 @@ def run(
     freq: str | None = None,
     progress: bool = False,
     force: bool = False,
+    design: str = "mc",
     summarize: bool = True,
     charts: bool = False,
 ) -> Path:
@@ -94,6 +100,10 @@ def run(
         raise ScenarioError(f"--workers must be at least 1, got {workers}")
     if freq is not None and freq not in ("month", "quarter", "year"):
         raise ScenarioError(f"--freq must be month, quarter or year, got {freq!r}")
+    from sim.sampling import DESIGNS
+
+    if design not in DESIGNS:
+        raise ScenarioError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
     root_seed = normalize_seed(seed)
     scn = loaded.scenario
     st = build_structure(scn, freq)
@@ -112,13 +122,13 @@ def run(
     try:
         if workers == 1:
             for task in tasks:
-                _, n, _ = _run_task(task, root_seed, str(parts), st)
+                _, n, _ = _run_task(task, root_seed, str(parts), design, draws, st)
                 bar.update(n)
         else:
             with ProcessPoolExecutor(
                 max_workers=workers, initializer=_worker_init, initargs=(loaded.data, freq)
             ) as pool:
-                futs = [pool.submit(_run_task, t, root_seed, str(parts)) for t in tasks]
+                futs = [pool.submit(_run_task, t, root_seed, str(parts), design, draws) for t in tasks]
                 for f in as_completed(futs):
                     _, n, _ = f.result()
                     bar.update(n)
@@ -140,6 +150,7 @@ def run(
         "batch_size": bs,
         "batches": len(tasks),
         "workers": workers,
+        "design": design,
         "frequency": st.freq,
         "start": scn.start,
         "end": scn.end,

@@ -10,7 +10,6 @@ the month's events). No individual patients are simulated here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +17,11 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.dists import _Dist, sample
+from sim.dists import _Dist, is_uncertain, sample
 from sim.engine import formulas as F
 from sim.engine.structure import Structure
 from sim.rng import draw_keys, uniforms
+from sim.sampling import Design
 from sim.scenario.checks import parse_ref
 from sim.scenario.schema import Reimbursement, Rounds, Scenario, Timing
 
@@ -34,18 +34,32 @@ COMPANY_METRICS = ("revenue", "gross_profit", "royalty", "deal_payments", "incom
 
 
 class Sampler:
-    """Per-draw values of scenario inputs, each keyed by its field path (common random numbers)."""
+    """Per-draw values of scenario inputs, each keyed by its field path (common random numbers).
 
-    def __init__(self, keys: np.ndarray) -> None:
+    Records the values of every uncertain input, so sensitivity can be read off any run.
+    `fixed` pins named inputs to given uniforms (used by sensitivity designs).
+    """
+
+    def __init__(self, keys: np.ndarray, draw_ids: np.ndarray, design: Design | None = None,
+                 pinned: dict[str, np.ndarray] | None = None) -> None:
         self.keys = keys
+        self.draw_ids = draw_ids
         self.B = keys.shape[0]
+        self.design = design or Design()
+        self.pinned = pinned or {}
+        self.record: dict[str, np.ndarray] = {}
 
     def u(self, name: str, counter: int = 0) -> np.ndarray:
-        return uniforms(self.keys, name, counter)
+        if counter == 0 and name in self.pinned:
+            return self.pinned[name]
+        return self.design.u(self.keys, self.draw_ids, name, counter)
 
     def val(self, spec: Any, name: str) -> np.ndarray:
         if isinstance(spec, _Dist):
-            return sample(spec, self.u(name))
+            v = sample(spec, self.u(name))
+            if is_uncertain(spec):
+                self.record[name] = v
+            return v
         return np.full(self.B, float(spec))
 
 
@@ -64,14 +78,16 @@ class BatchOutput:
     companies: dict[str, np.ndarray]  # metric -> (B, CP, NP)
     draw_ids: np.ndarray
     events: dict[str, np.ndarray]  # trigger name -> month fired (nan = never), (B,)
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)  # uncertain input -> value, (B,)
 
 
 class BatchSim:
-    def __init__(self, st: Structure, seed: int, draw_ids: np.ndarray) -> None:
+    def __init__(self, st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
+                 pinned: dict[str, np.ndarray] | None = None) -> None:
         self.st = st
         self.scn: Scenario = st.scenario
         self.draw_ids = np.asarray(draw_ids, dtype=np.int64)
-        self.S = Sampler(draw_keys(seed, self.draw_ids))
+        self.S = Sampler(draw_keys(seed, self.draw_ids), self.draw_ids, design, pinned)
         self.B = B = len(self.draw_ids)
         L, C, K, NP = st.L, st.C, st.K, st.NP
         self.env = simpy.Environment()
@@ -263,8 +279,12 @@ class BatchSim:
               rounds: Rounds | None = None) -> None:
         """Schedule something with a date and/or a parent event, a probability and yearly rounds."""
         S, st = self.S, self.st
-        gate = S.u(name + ".probability") < S.val(spec.probability, name + ".probability") if not (
-            isinstance(spec.probability, float) and spec.probability >= 1.0) else np.ones(self.B, dtype=bool)
+        if isinstance(spec.probability, float) and spec.probability >= 1.0:
+            gate = np.ones(self.B, dtype=bool)
+        else:
+            fires = S.u(name + ".fires")
+            gate = fires < S.val(spec.probability, name + ".probability")
+            self.S.record[name + ".fires"] = gate.astype(float)
         date = S.val(spec.date, name + ".date") - st.start if spec.date is not None else None
         lag = S.val(spec.lag_months, name + ".lag_months")
 
@@ -579,7 +599,8 @@ class BatchSim:
         }
         comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
         events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
-        return BatchOutput(lanes=o, cells=oc, companies=comp, draw_ids=self.draw_ids, events=events)
+        return BatchOutput(lanes=o, cells=oc, companies=comp, draw_ids=self.draw_ids, events=events,
+                           inputs=dict(self.S.record))
 
 
 def _ord(s: str) -> int:
@@ -598,8 +619,7 @@ def _interp_rows(x_new: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarra
     return ys[:, pos] * (1 - w) + ys[:, nxt] * w
 
 
-def simulate_batch(st: Structure, seed: int, draw_ids: np.ndarray) -> BatchOutput:
-    return BatchSim(st, seed, draw_ids).run()
+def simulate_batch(st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
+                   pinned: dict[str, np.ndarray] | None = None) -> BatchOutput:
+    return BatchSim(st, seed, draw_ids, design, pinned).run()
 
-
-_ = math  # reserved
