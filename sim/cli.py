@@ -66,10 +66,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     loaded = load_scenario(args.file)
-    out = Path(args.out) if args.out else default_out_dir(loaded.scenario.name, args.name)
+    if args.out:
+        out: Path | None = Path(args.out)
+    elif args.name or not args.resume:
+        out = default_out_dir(loaded.scenario.name, args.name)
+    else:
+        out = None  # --resume picks the latest interrupted run
     path = run(loaded, draws=args.draws, seed=args.seed, out=out, workers=args.workers,
                batch_size=args.batch_size, freq=args.freq, progress=not args.quiet, force=args.force,
-               design=args.design,
+               design=args.design, engine=args.engine, resume=args.resume, executor=args.executor,
+               cluster=args.cluster,
                charts=not args.no_charts)
     meta = json.loads((path / "metadata.json").read_text())
     t = meta["timing"]
@@ -152,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--design", choices=["mc", "lhs", "sobol"], default="mc",
                    help="sampling design: plain Monte Carlo, Latin hypercube or scrambled Sobol")
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
+    r.add_argument("--resume", action="store_true",
+                   help="complete an interrupted run (same --out/--name; default: the latest one)")
+    r.add_argument("--engine", choices=["batch", "patient"], default="batch",
+                   help="batch: vectorised fluid flow (default); patient: per-patient simpy oracle (slow)")
+    r.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local process pool (default) or dask.distributed")
+    r.add_argument("--cluster", help="dask scheduler address tcp://HOST:PORT (implies --executor dask)")
     r.add_argument("--no-charts", action="store_true")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
@@ -202,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.render()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head`
         return 0

@@ -68,17 +68,50 @@ def _item_columns(st: Structure) -> dict[str, dict[str, tuple[np.ndarray, list[s
     return {"lanes": lane_items, "cells": cell_items, "companies": comp_items}
 
 
-def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
-    """Write one batch's three tables, each atomically (temp file + rename)."""
+PART_TABLES = ("lanes", "cells", "companies", "events", "inputs")
+
+
+def batch_tables(st: Structure, out: BatchOutput) -> dict[str, pa.Table]:
+    """The five tables of one batch (lanes, cells, companies, events, inputs)."""
     items = _item_columns(st)
-    for name, metrics in (("lanes", out.lanes), ("cells", out.cells), ("companies", out.companies)):
-        table = _table(st, out.draw_ids, items[name], metrics)
-        atomic_write(parts / f"{name}-{index:06d}.parquet",
-                     lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd", compression_level=1))
+    tables = {name: _table(st, out.draw_ids, items[name], metrics)
+              for name, metrics in (("lanes", out.lanes), ("cells", out.cells), ("companies", out.companies))}
     for name, cols in (("events", out.events), ("inputs", out.inputs)):
-        tab = pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
-                        **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})
-        atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, t=tab: pq.write_table(t, tmp))
+        tables[name] = pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
+                                 **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})
+    return tables
+
+
+def _write_parquet(table: pa.Table, where: Any) -> None:
+    pq.write_table(table, where, compression="zstd", compression_level=1)
+
+
+def write_tables(tables: dict[str, pa.Table | bytes], parts: Path, index: int) -> None:
+    """Write one batch's tables, each atomically; 'inputs' last, so its presence marks the batch done."""
+    for name in PART_TABLES:
+        t = tables[name]
+        if isinstance(t, bytes | bytearray):
+            atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, b=t: Path(tmp).write_bytes(b))
+        else:
+            atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, tab=t: _write_parquet(tab, tmp))
+
+
+def tables_to_bytes(tables: dict[str, pa.Table]) -> dict[str, bytes]:
+    """Parquet bytes, for shipping a batch from a remote (dask) worker to the writer."""
+    out = {}
+    for name, t in tables.items():
+        sink = pa.BufferOutputStream()
+        _write_parquet(t, sink)
+        out[name] = sink.getvalue().to_pybytes()
+    return out
+
+
+def batch_done(parts: Path, index: int) -> bool:
+    return all((parts / f"{name}-{index:06d}.parquet").exists() for name in PART_TABLES)
+
+
+def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
+    write_tables(batch_tables(st, out), parts, index)  # type: ignore[arg-type]
 
 
 def convert_period(label: str, freq: str) -> str:

@@ -48,33 +48,72 @@ def plan_batches(draws: int, batch_size: int) -> list[BatchTask]:
 
 
 # Worker-side cache: the structure is built once per process, not once per batch.
-_WORKER: dict[str, Any] = {}
+_WORKER: dict[Any, Any] = {}
+ENGINES = ("batch", "patient")
 
 
 def _worker_init(scenario_data: dict[str, Any], freq: str | None) -> None:
+    _structure_for(scenario_data, freq)
+
+
+def _structure_for(scenario_data: dict[str, Any], freq: str | None) -> Structure:
+    import hashlib
+    import json
+
     from sim.scenario.schema import Scenario
 
-    _WORKER["st"] = build_structure(Scenario.model_validate(scenario_data), freq)
+    key = ("st", hashlib.sha256(json.dumps(scenario_data, sort_keys=True, default=str).encode()).hexdigest(), freq)
+    if key not in _WORKER:
+        _WORKER[key] = build_structure(Scenario.model_validate(scenario_data), freq)
+    _WORKER["st"] = _WORKER[key]
+    return _WORKER[key]
 
 
-def _run_task(task: BatchTask, seed: int, parts_dir: str, design: str, draws: int,
-              st: Structure | None = None) -> tuple[int, int, float]:
-    from sim.results import write_batch
+def simulate(st: Structure, seed: int, task: BatchTask, design: str, draws: int, engine: str) -> Any:
+    """One batch's BatchOutput, with the design object cached per process."""
     from sim.sampling import make_design
 
-    t0 = time.perf_counter()
-    st = st or _WORKER["st"]
     key = ("design", design, draws, seed)
     if key not in _WORKER:
         _WORKER[key] = make_design(design, draws, seed)
-    out = simulate_batch(st, seed, np.arange(task.start, task.stop), _WORKER[key])
+    ids = np.arange(task.start, task.stop)
+    if engine == "patient":
+        from sim.engine.patient import simulate_patient
+
+        return simulate_patient(st, seed, ids)
+    return simulate_batch(st, seed, ids, _WORKER[key])
+
+
+def _run_task(task: BatchTask, seed: int, parts_dir: str, design: str, draws: int, engine: str = "batch",
+              st: Structure | None = None) -> tuple[int, int, float]:
+    from sim.results import write_batch
+
+    t0 = time.perf_counter()
+    st = st or _WORKER["st"]
+    out = simulate(st, seed, task, design, draws, engine)
     write_batch(st, out, Path(parts_dir), task.index)
     return task.index, task.stop - task.start, time.perf_counter() - t0
+
+
+def _run_task_remote(task: BatchTask, seed: int, design: str, draws: int, engine: str,
+                     scenario_data: dict[str, Any], freq: str | None) -> tuple[int, int, dict[str, bytes]]:
+    """For dask: compute on the worker, return parquet bytes; the client writes them."""
+    from sim.results import batch_tables, tables_to_bytes
+
+    st = _structure_for(scenario_data, freq)
+    out = simulate(st, seed, task, design, draws, engine)
+    return task.index, task.stop - task.start, tables_to_bytes(batch_tables(st, out))
 
 
 def default_out_dir(scenario_name: str, name: str | None = None, root: str | Path = "outputs") -> Path:
     stamp = name or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / scenario_name / stamp
+
+
+def latest_partial(scenario_name: str, root: str | Path = "outputs") -> Path | None:
+    """The most recent interrupted run of a scenario (for --resume without --out)."""
+    cands = sorted(Path(root, scenario_name).glob("*.partial"), key=lambda p: p.stat().st_mtime)
+    return cands[-1].with_name(cands[-1].name.removesuffix(".partial")) if cands else None
 
 
 def run(
@@ -89,10 +128,22 @@ def run(
     progress: bool = False,
     force: bool = False,
     design: str = "mc",
+    engine: str = "batch",
+    resume: bool = False,
+    cluster: str | None = None,
+    executor: str = "local",
     summarize: bool = True,
     charts: bool = False,
 ) -> Path:
-    """Run a scenario and write a results folder; return its path."""
+    """Run a scenario and write a results folder; return its path.
+
+    Batches are written to `<out>.partial/` as they finish; the folder is renamed to
+    `<out>` only when complete. `resume=True` completes an interrupted run, computing
+    only the missing batches (the result equals an uninterrupted run).
+    """
+    from sim.results import batch_done
+    from sim.sampling import DESIGNS
+
     loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
     if draws < 1:
         raise ScenarioError(f"--draws must be at least 1, got {draws}")
@@ -100,45 +151,82 @@ def run(
         raise ScenarioError(f"--workers must be at least 1, got {workers}")
     if freq is not None and freq not in ("month", "quarter", "year"):
         raise ScenarioError(f"--freq must be month, quarter or year, got {freq!r}")
-    from sim.sampling import DESIGNS
-
     if design not in DESIGNS:
         raise ScenarioError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    if engine not in ENGINES:
+        raise ScenarioError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if executor not in ("local", "dask"):
+        raise ScenarioError(f"--executor must be local or dask, got {executor!r}")
+    if cluster is not None:
+        executor = "dask"
     root_seed = normalize_seed(seed)
     scn = loaded.scenario
     st = build_structure(scn, freq)
+    if out is None and resume:
+        out = latest_partial(scn.name)
+        if out is None:
+            raise ScenarioError(f"--resume: no interrupted run of '{scn.name}' under outputs/{scn.name}/")
     final = Path(out) if out is not None else default_out_dir(scn.name)
     if final.exists() and not force:
         raise ScenarioError(f"results folder {final} already exists; choose another --out/--name or pass --force")
     partial = final.with_name(final.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
     parts = partial / "parts"
-    parts.mkdir(parents=True)
     bs = batch_size or default_batch_size(st, draws, workers)
+    spec = {"scenario_sha256": loaded.sha256, "seed": root_seed, "draws": draws, "batch_size": bs,
+            "design": design, "engine": engine, "frequency": st.freq}
+    if partial.exists():
+        if not resume and not force:
+            raise ScenarioError(
+                f"an interrupted run exists at {partial}; pass --resume to complete it or --force to start over")
+        if resume:
+            old = _read_json(partial / "run.json")
+            if old is not None:
+                if batch_size is None:
+                    bs = old.get("batch_size", bs)
+                    spec["batch_size"] = bs
+                diff = {k: (old.get(k), v) for k, v in spec.items() if old.get(k) != v}
+                if diff:
+                    raise ScenarioError(f"--resume: the interrupted run at {partial} differs in "
+                                        + ", ".join(f"{k} (was {a}, now {b})" for k, (a, b) in diff.items()))
+        else:
+            shutil.rmtree(partial)
+    elif resume:
+        raise ScenarioError(f"--resume: nothing to resume at {partial}")
+    parts.mkdir(parents=True, exist_ok=True)
+    for junk in parts.glob(".*.tmp"):  # half-written files of a killed run
+        junk.unlink()
+    atomic_json(partial / "run.json", spec)
     tasks = plan_batches(draws, bs)
+    todo = [t for t in tasks if not batch_done(parts, t.index)]
     t_start = time.perf_counter()
     bar = _progress(draws, progress)
+    bar.update(sum(t.stop - t.start for t in tasks if t not in todo))
     try:
-        if workers == 1:
-            for task in tasks:
-                _, n, _ = _run_task(task, root_seed, str(parts), design, draws, st)
+        if executor == "dask":
+            _run_dask(todo, root_seed, design, draws, engine, loaded.data, freq, parts, cluster, workers, bar)
+        elif workers == 1:
+            for task in todo:
+                _, n, _ = _run_task(task, root_seed, str(parts), design, draws, engine, st)
                 bar.update(n)
         else:
-            with ProcessPoolExecutor(
-                max_workers=workers, initializer=_worker_init, initargs=(loaded.data, freq)
-            ) as pool:
-                futs = [pool.submit(_run_task, t, root_seed, str(parts), design, draws) for t in tasks]
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(loaded.data, freq))
+            try:
+                futs = [pool.submit(_run_task, t, root_seed, str(parts), design, draws, engine) for t in todo]
                 for f in as_completed(futs):
                     _, n, _ = f.result()
                     bar.update(n)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     except KeyboardInterrupt:
         bar.close()
-        print(f"\ninterrupted: partial results are in {partial} (not a complete run)", file=sys.stderr)
+        done = sum(batch_done(parts, t.index) for t in tasks)
+        print(f"\ninterrupted: {done} of {len(tasks)} batches are saved in {partial} (incomplete); "
+              f"re-run with --resume to finish", file=sys.stderr)
         raise
     finally:
         bar.close()
     sim_seconds = time.perf_counter() - t_start
+    n_done = sum(t.stop - t.start for t in todo)
     meta = {
         "status": "complete",
         "scenario": scn.name,
@@ -149,8 +237,11 @@ def run(
         "draws": draws,
         "batch_size": bs,
         "batches": len(tasks),
+        "batches_resumed": len(tasks) - len(todo),
         "workers": workers,
+        "executor": executor,
         "design": design,
+        "engine": engine,
         "frequency": st.freq,
         "start": scn.start,
         "end": scn.end,
@@ -159,7 +250,7 @@ def run(
         "python": sys.version.split()[0],
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "timing": {"simulate_and_write_seconds": round(sim_seconds, 4),
-                   "draws_per_second": round(draws / sim_seconds, 1) if sim_seconds > 0 else None},
+                   "draws_per_second": round(n_done / sim_seconds, 1) if sim_seconds > 0 and n_done else None},
         "structure": structure_meta(st),
     }
     atomic_text(partial / "scenario.yaml", yaml.safe_dump(loaded.data, sort_keys=False, allow_unicode=True))
@@ -171,10 +262,9 @@ def run(
         meta["timing"]["summary_seconds"] = round(time.perf_counter() - t1, 4)
     if charts:
         from sim.plots import default_charts
-
-        t1 = time.perf_counter()
         from sim.results import Results
 
+        t1 = time.perf_counter()
         default_charts(Results(partial, meta=meta), partial / "charts")
         meta["timing"]["charts_seconds"] = round(time.perf_counter() - t1, 4)
     meta["timing"]["total_seconds"] = round(time.perf_counter() - t_start, 4)
@@ -183,6 +273,49 @@ def run(
         shutil.rmtree(final)
     os.replace(partial, final)
     return final
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine: str,
+              data: dict[str, Any], freq: str | None, parts: Path, cluster: str | None,
+              workers: int, bar: Any) -> None:
+    """Distribute batches over a dask.distributed cluster; this process writes the results."""
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ImportError:
+        raise ScenarioError("the dask executor needs the optional extra: pip install '.[dask]'") from None
+    from sim.results import write_tables
+
+    local = None
+    if cluster is None:
+        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                             host="127.0.0.1", dashboard_address=None)
+        client = Client(local)
+    else:
+        try:
+            client = Client(cluster, timeout=30)
+        except OSError as exc:
+            raise ScenarioError(f"cannot reach the dask scheduler at {cluster}: {exc}") from None
+    try:
+        futs = [client.submit(_run_task_remote, t, seed, design, draws, engine, data, freq, pure=False)
+                for t in todo]
+        for fut in dask_completed(futs):
+            index, n, tables = fut.result()
+            write_tables(tables, parts, index)  # type: ignore[arg-type]
+            bar.update(n)
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
 
 
 def structure_meta(st: Structure) -> dict[str, Any]:

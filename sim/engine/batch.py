@@ -320,6 +320,11 @@ class BatchSim:
     def _schedule_all(self) -> None:
         st, scn, S = self.st, self.scn, self.S
         lane_ix = {ln: k for k, ln in enumerate(st.lanes)}
+        for p, r, i in st.lanes:  # every trigger exists up front: same event columns in every batch
+            for name in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"):
+                self.trigger(name)
+        for eid in scn.events:
+            self.trigger(f"event:{eid}")
         for (p, r, i), l in lane_ix.items():
             spec = scn.products[p].regions[r].launches[i]
             self.timed(spec, f"products.{p}.regions.{r}.launches.{i}", self._launch_action(l, p, r, i))
