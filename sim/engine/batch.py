@@ -89,16 +89,15 @@ class BatchSim:
         self.draw_ids = np.asarray(draw_ids, dtype=np.int64)
         self.S = Sampler(draw_keys(seed, self.draw_ids), self.draw_ids, design, pinned)
         self.B = B = len(self.draw_ids)
-        L, C, K, NP = st.L, st.C, st.K, st.NP
+        NP = st.NP
         self.env = simpy.Environment()
         self.triggers: dict[str, Trigger] = {}
         self._init_params()
-        self.out_l = {m: np.zeros((B, L, NP)) for m in LANE_METRICS}
-        self.out_c = {m: np.zeros((B, C, NP)) for m in CELL_METRICS}
         self.pay = np.zeros((B, len(st.company_products), NP))
         self.access_dirty = True
         self.rank_dirty = True
-        del K
+        self.rank_cells: set[int] = set()
+        self.attr_dirty = True
 
     # ------------------------------------------------------------------ inputs
     def _init_params(self) -> None:
@@ -350,6 +349,7 @@ class BatchSim:
             self.launch_t[idx, l] = t
             self.t0[idx, c] = np.minimum(self.t0[idx, c], t)
             self.rank_dirty = self.access_dirty = True
+            self.rank_cells.add(c)
             self._fire([f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"], idx, t)
 
         return act
@@ -444,6 +444,7 @@ class BatchSim:
 
             def act(idx: np.ndarray, t: np.ndarray) -> None:
                 self.safety[idx[:, None], ls] *= mult[idx][:, None]
+                self.attr_dirty = True
                 self._fire(fire_names, idx, t)
 
         elif kind == "withdrawal":
@@ -453,7 +454,7 @@ class BatchSim:
                 ii = idx[:, None]
                 self.avail[ii, ls] = False
                 self.withdrawn[ii, ls] = True
-                self.access_dirty = True
+                self.access_dirty = self.attr_dirty = True
                 self._fire(fire_names, idx, t)
 
         elif kind == "payment":
@@ -485,127 +486,186 @@ class BatchSim:
             self.access_dirty = True
             yield self.env.timeout(12)
 
+    @property
+    def net_price(self) -> np.ndarray:
+        return self.price * (1.0 - self.gtn)
+
     # ------------------------------------------------------------------ flow
     def _segsum(self, x: np.ndarray) -> np.ndarray:
         return np.add.reduceat(x, self.st.seg_starts, axis=1)
 
     def _update_ranks(self) -> None:
+        """Entry rank of each launched product in its cell (ties share a rank), as a multiplier."""
         st = self.st
-        same = st.lane_cell[:, None] == st.lane_cell[None, :]
         lt = self.launch_t
-        earlier = (lt[:, None, :] < lt[:, :, None]) & same[None]
-        rank = 1.0 + earlier.sum(axis=2)
-        e = self.entry_e[:, st.lane_cell]
-        self.rank_mult = F.entry_rank_multiplier(rank, e)
+        bounds = list(st.seg_starts[1:]) + [st.L]
+        for sg, (a, b) in enumerate(zip(st.seg_starts.tolist(), bounds, strict=True)):
+            if int(st.seg_cell[sg]) not in self.rank_cells:
+                continue
+            seg = lt[:, a:b]
+            rank = 1.0 + (seg[:, None, :] < seg[:, :, None]).sum(axis=2)
+            self.rank_mult[:, a:b] = F.entry_rank_multiplier(rank, self.entry_e[:, st.seg_cell[sg], None])
+        self.rank_cells.clear()
         self.rank_dirty = False
+        self.attr_dirty = True
 
     def _update_access(self) -> None:
-        """Affordability of each lane for each payer channel, and each channel's reach per cell."""
-        st = self.st
-        reg = st.lane_region
-        x = self.oop * self.price[:, :, None]
+        """Affordability of each lane for each payer channel, and each channel's reach per cell.
+
+        Only lanes in regions with an affordability curve need this; elsewhere everyone
+        who wants a product can have it and demand follows the product mix directly.
+        """
+        ax = self.aff_ix
+        if ax.size == 0:
+            self.access_dirty = False
+            return
+        reg = self.st.lane_region[ax]
+        x = self.oop[:, ax, :] * self.price[:, ax, None]
         a = F.affordable_share(x, self.aff_median[:, reg][:, :, None], self.aff_sigma[:, reg][:, :, None])
-        a = np.where(self.lane_aff[None, :, None], a, 1.0)
         self.afford = a
-        am = np.where(self.avail[:, :, None], a, 0.0)
-        self.reach = np.maximum.reduceat(am, st.seg_starts, axis=1)[:, st.lane_seg, :]  # (B, L, K)
+        am = np.where(self.avail[:, ax, None], a, 0.0)
+        self.reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
+        self.share_reach = self.share[:, ax, :] * self.reach
         self.access_dirty = False
+
+    def _prepare_flow(self) -> None:
+        st = self.st
+        self.aff_ix = np.flatnonzero(self.lane_aff)
+        cells = st.lane_cell[self.aff_ix]
+        starts = [k for k in range(cells.size) if k == 0 or cells[k] != cells[k - 1]]
+        self.aff_starts = np.array(starts, dtype=np.int64)
+        self.aff_seg = (np.cumsum(np.r_[0, np.diff(cells) != 0]).astype(np.int64) if cells.size
+                        else np.zeros(0, np.int64))
+        self.prod_perm = np.argsort(st.lane_product, kind="stable")
+        sorted_p = st.lane_product[self.prod_perm]
+        self.prod_starts = np.array([k for k in range(st.L) if k == 0 or sorted_p[k] != sorted_p[k - 1]], dtype=np.int64)
+        self.prod_of_start = sorted_p[self.prod_starts]
+        self.inertia_l = self.inertia[:, st.lane_cell]
+        self.use_inertia = bool((self.inertia > 0).any())
+        self.attr_dirty = True
+        self.attr_static = np.zeros((self.B, st.L))
+
+    def _demand(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Month t: eligible and addressable patients per cell, demand per lane (steps 1-4)."""
+        st = self.st
+        if self.rank_dirty:
+            self._update_ranks()
+        if self.access_dirty:
+            self._update_access()
+        if self.attr_dirty:
+            self.attr_static = np.where(self.avail, self.base_attr * self.rank_mult * self.safety, 0.0)
+            self.attr_dirty = False
+        # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
+        elig = self.E0 * np.exp(self.log_growth * (t / 12.0)) * (1.0 / 12.0)
+        launched = np.isfinite(self.t0)
+        tau = np.where(launched, (t - self.t0 + 0.5) * (1.0 / 12.0), 0.0)
+        pool = elig * (self.bm * F.bass_cdf(tau, self.bp, self.bq)) * self.sites_t[t][:, st.cell_region]
+        # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
+        attract = self.attr_static * F.launch_ramp(t - self.launch_t, self.ramp_months)
+        tot = self._segsum(attract)[:, st.lane_seg]
+        target = np.divide(attract, tot, out=np.zeros_like(attract), where=tot > 0)
+        if self.use_inertia:
+            comp = np.where(self.avail, self.inertia_l * self.comp + (1.0 - self.inertia_l) * target, 0.0)
+            ctot = self._segsum(comp)[:, st.lane_seg]
+            comp = np.divide(comp, ctot, out=target, where=ctot > 0)
+        else:
+            comp = target
+        self.comp = comp
+        w = comp
+        ax = self.aff_ix
+        if ax.size:
+            # each payer channel's patients choose among the products they can afford
+            w = comp.copy()
+            ac = self.afford * comp[:, ax, None]
+            den = np.add.reduceat(ac, self.aff_starts, axis=1)[:, self.aff_seg, :]
+            w[:, ax] = np.divide(self.share_reach * ac, den, out=np.zeros_like(ac), where=den > 0).sum(axis=2)
+        return elig, pool, pool[:, st.lane_cell] * w
+
+    def _serve(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step 5: queue, capacity shared first come first served by a product's lanes, drop-out."""
+        q = self.queue + demand
+        if self.capped.any():
+            qp = np.add.reduceat(q[:, self.prod_perm], self.prod_starts, axis=1)
+            cap = self.capacity[:, self.prod_of_start]
+            ratio_p = np.divide(np.minimum(qp, cap), qp, out=np.zeros_like(qp), where=qp > 0)
+            ratio = np.empty_like(q)
+            ratio[:, self.prod_perm] = np.repeat(ratio_p, np.diff(np.r_[self.prod_starts, q.shape[1]]), axis=1)
+            served = q * ratio
+        else:
+            served = q.copy()
+        served[~self.avail] = 0.0
+        rest = q - served
+        dropped = rest * np.where(self.avail, self.hazard_l, 1.0)
+        self.queue = rest - dropped
+        return served, dropped, self.queue
 
     def _flow(self) -> Any:
         st = self.st
-        if st.L == 0:
-            return
         yield self.env.timeout(0.5)
-        lane_cell, lane_seg, lane_prod = st.lane_cell, st.lane_seg, st.lane_product
-        P = len(st.products)
-        prod_onehot = np.zeros((st.L, P))
-        prod_onehot[np.arange(st.L), lane_prod] = 1.0
-        fx_l = self.fx[:, st.lane_region]
-        cogs_l = self.cogs[:, lane_prod]
-        succ_l = self.success[:, lane_prod]
-        hazard_l = self.hazard[:, lane_cell]
-        inertia_l = self.inertia[:, lane_cell]
-        log_growth = np.log1p(self.growth)
+        self._prepare_flow()
+        self.log_growth = np.log1p(self.growth)
+        self.hazard_l = self.hazard[:, st.lane_cell]
+        self.capped = np.isfinite(self.capacity).any(axis=0)
+        self.sites_t = np.ascontiguousarray(self.sites.transpose(2, 0, 1))  # (T, B, R)
+        succ_l = self.success[:, st.lane_product]
+        acc = self.acc
         pom = st.period_of_month
-        seg_cell = st.seg_cell
         for t in range(st.T):
             per = pom[t]
-            if self.rank_dirty:
-                self._update_ranks()
-            if self.access_dirty:
-                self._update_access()
-            # 1-3: eligible, class uptake (Bass from the first launch), site access
-            elig = self.E0 * np.exp(log_growth * (t / 12.0)) / 12.0
-            tau = (t - self.t0 + 0.5) / 12.0
-            launched = np.isfinite(self.t0)
-            frac = np.where(launched, self.bm * F.bass_cdf(np.where(launched, tau, 0.0), self.bp, self.bq), 0.0)
-            pool = elig * frac * self.sites[:, st.cell_region, t]
-            # 4: product mix (logit on attractiveness x entry order x ramp), moving with inertia
-            ramp = F.launch_ramp(t - self.launch_t, self.ramp_months)
-            attract = np.where(self.avail, self.base_attr * self.rank_mult * self.safety * ramp, 0.0)
-            tot = self._segsum(attract)[:, lane_seg]
-            target = np.divide(attract, tot, out=np.zeros_like(attract), where=tot > 0)
-            comp = np.where(self.avail, inertia_l * self.comp + (1.0 - inertia_l) * target, 0.0)
-            ctot = self._segsum(comp)[:, lane_seg]
-            comp = np.divide(comp, ctot, out=target.copy(), where=ctot > 0)
-            self.comp = comp
-            # access: each payer channel's patients choose among what they can afford
-            ac = self.afford * comp[:, :, None]
-            den = self._segsum(ac)[:, lane_seg, :]
-            w = np.divide(self.share * self.reach * ac, den, out=np.zeros_like(ac), where=den > 0).sum(axis=2)
-            demand = pool[:, lane_cell] * w
-            # 5: queue, capacity (first come first served, shared by a product's lanes), drop-out
-            q = self.queue + demand
-            qp = q @ prod_onehot
-            served_p = np.minimum(qp, self.capacity)
-            ratio = np.divide(served_p, qp, out=np.zeros_like(qp), where=qp > 0)[:, lane_prod]
-            served = np.where(self.avail, q * ratio, 0.0)
-            rest = q - served
-            h = np.where(self.avail, hazard_l, 1.0)
-            dropped = rest * h
-            self.queue = rest - dropped
+            elig, pool, demand = self._demand(t)
+            served, dropped, waiting = self._serve(demand)
             infused = served * succ_l
-            # 6: money
-            rev_local = infused * self.price * (1.0 - self.gtn)
-            rev = rev_local / fx_l
-            cogs = served * cogs_l
-            o = self.out_l
-            o["demand"][:, :, per] += demand
-            o["infused"][:, :, per] += infused
-            o["failed"][:, :, per] += served - infused
-            o["dropped"][:, :, per] += dropped
-            o["waiting"][:, :, per] = self.queue
-            o["revenue_local"][:, :, per] += rev_local
-            o["revenue"][:, :, per] += rev
-            o["cogs"][:, :, per] += cogs
-            oc = self.out_c
-            oc["eligible"][:, :, per] += elig
-            oc["addressable"][:, :, per] += pool
-            cd = np.zeros_like(elig)
-            cd[:, seg_cell] = self._segsum(demand)
-            oc["demand"][:, :, per] += cd
+            acc["demand"][:, per] += demand
+            acc["served"][:, per] += served
+            acc["infused"][:, per] += infused
+            acc["dropped"][:, per] += dropped
+            acc["waiting"][:, per] = waiting
+            acc["revenue_local"][:, per] += infused * self.net_price
+            acc["eligible"][:, per] += elig
+            acc["addressable"][:, per] += pool
             yield self.env.timeout(1)
 
     def run(self) -> BatchOutput:
+        st, B = self.st, self.B
+        L, C, NP = st.L, st.C, st.NP
+        # accumulators laid out (draw, period, item): a month's slice is contiguous per draw
+        self.acc = {m: np.zeros((B, NP, L)) for m in ("demand", "served", "infused", "dropped", "waiting", "revenue_local")}
+        self.acc["eligible"] = np.zeros((B, NP, C))
+        self.acc["addressable"] = np.zeros((B, NP, C))
         self._schedule_all()
-        self.env.process(self._flow())
-        self.env.run(until=self.st.T + 1)
-        o = self.out_l
-        o["gross_profit"] = o["revenue"] - o["cogs"]
-        o["company_revenue"] = o["revenue"] * self.owner_coef[:, :, None]
-        oc = self.out_c
-        oc["untreated"] = oc["eligible"] - oc["demand"]
-        rev, gp = o["revenue"], o["gross_profit"]
+        if st.L:
+            self.env.process(self._flow())
+        self.env.run(until=st.T + 1)
+        a = self.acc
+        fx_l = self.fx[:, st.lane_region][:, None, :]
+        cogs_l = self.cogs[:, st.lane_product][:, None, :]
+        lanes = {
+            "demand": a["demand"], "infused": a["infused"], "failed": a["served"] - a["infused"],
+            "dropped": a["dropped"], "waiting": a["waiting"], "revenue_local": a["revenue_local"],
+            "revenue": a["revenue_local"] / fx_l, "cogs": a["served"] * cogs_l,
+        }
+        lanes["gross_profit"] = lanes["revenue"] - lanes["cogs"]
+        lanes["company_revenue"] = lanes["revenue"] * self.owner_coef[:, None, :]
+        cell_demand = np.zeros((B, NP, C))
+        if L:
+            cell_demand[:, :, st.seg_cell] = np.add.reduceat(a["demand"], st.seg_starts, axis=2)
+        cells = {"eligible": a["eligible"], "addressable": a["addressable"], "demand": cell_demand,
+                 "untreated": a["eligible"] - cell_demand}
+        rev, gp = lanes["revenue"], lanes["gross_profit"]
         comp = {
-            "revenue": np.einsum("blp,blc->bcp", rev, self.book),
-            "gross_profit": np.einsum("blp,blc->bcp", gp, self.book),
-            "royalty": np.einsum("blp,blc->bcp", rev, self.roy),
-            "deal_payments": self.pay,
+            "revenue": np.einsum("bpl,blc->bpc", rev, self.book),
+            "gross_profit": np.einsum("bpl,blc->bpc", gp, self.book),
+            "royalty": np.einsum("bpl,blc->bpc", rev, self.roy),
+            "deal_payments": np.ascontiguousarray(self.pay.transpose(0, 2, 1)),
         }
         comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
         events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
-        return BatchOutput(lanes=o, cells=oc, companies=comp, draw_ids=self.draw_ids, events=events,
-                           inputs=dict(self.S.record))
+
+        def view(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {k: v.transpose(0, 2, 1) for k, v in d.items()}  # (draw, item, period) views
+
+        return BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
+                           events=events, inputs=dict(self.S.record))
 
 
 def _ord(s: str) -> int:

@@ -1,0 +1,211 @@
+"""Monte Carlo error of reported percentiles, and running draws until it is small enough.
+
+The standard error of a sample quantile is estimated without assuming a distribution,
+from the order statistics: the number of draws below the true q-quantile is
+Binomial(n, q), so the sorted draws at the binomial's (alpha/2, 1 - alpha/2) ranks bound
+a distribution-free confidence interval for the quantile, and half its width over the
+normal z is an SE (method "order"). The alternative "batch" method splits the draws into
+consecutive batches and takes the spread of the batch quantiles (batch means).
+
+`run_until` keeps adding batches of draws (ids continuing 0, 1, 2, ...) so that, with
+plain Monte Carlo, its draws are exactly those of one run of the final size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+
+PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
+
+
+def order_statistic_ranks(n: int, q: float, conf: float = 0.95) -> tuple[int, int]:
+    """0-based indices (lo, hi) of the sorted draws bounding a distribution-free `conf`
+    confidence interval for the q-quantile of n draws (clamped to the sample)."""
+    from scipy.stats import binom
+
+    if n < 1:
+        raise ValueError("need at least one draw")
+    a = (1.0 - conf) / 2.0
+    lo = int(binom.ppf(a, n, q))  # draws below the quantile: lower limit is order statistic lo (1-based)
+    hi = int(binom.ppf(1.0 - a, n, q)) + 1
+    return max(lo, 1) - 1, min(hi, n) - 1
+
+
+def quantile_ci(x: np.ndarray, q: float, conf: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution-free confidence interval of the q-quantile along `axis` (order statistics)."""
+    x = np.moveaxis(np.asarray(x, dtype=float), axis, 0)
+    lo, hi = order_statistic_ranks(x.shape[0], q, conf)
+    part = np.partition(x, sorted({lo, hi}), axis=0)
+    return part[lo], part[hi]
+
+
+def quantile_se(x: np.ndarray, q: float = 0.5, axis: int = 0, method: str = "order",
+                conf: float = 0.95, batches: int = 20) -> np.ndarray:
+    """Monte Carlo standard error of the sample q-quantile of `x` along `axis`.
+
+    method "order": width of the order-statistic confidence interval / (2 z);
+    method "batch": sd of the quantiles of `batches` consecutive batches / sqrt(batches).
+    """
+    from scipy.stats import norm
+
+    x = np.moveaxis(np.asarray(x, dtype=float), axis, 0)
+    n = x.shape[0]
+    if n < 2:
+        return np.full(x.shape[1:], np.inf)
+    if method == "order":
+        lo, hi = quantile_ci(x, q, conf)
+        return (hi - lo) / (2.0 * norm.ppf(0.5 + conf / 2.0))
+    if method == "batch":
+        b = min(batches, n // 2)
+        m = n // b
+        qs = np.quantile(x[: b * m].reshape((b, m) + x.shape[1:]), q, axis=1)
+        return qs.std(axis=0, ddof=1) / math.sqrt(b)
+    raise ValueError(f"unknown method {method!r}; expected 'order' or 'batch'")
+
+
+def percentile_se(arr: np.ndarray, percentiles: tuple[int, ...] = PERCENTILES, method: str = "order"
+                  ) -> dict[str, np.ndarray]:
+    """{'se_p5': ..., 'se_p50': ...}: SE of each percentile over draws (axis 0), shaped like
+    the entries of ``sim.results.summarize(arr)`` so the summary can carry them as columns."""
+    return {f"se_p{p}": quantile_se(arr, p / 100.0, axis=0, method=method) for p in percentiles}
+
+
+def relative_se(estimate: np.ndarray | float, se: np.ndarray | float) -> np.ndarray:
+    """se / |estimate|; 0 when both are 0 (a degenerate output), inf when only the estimate is."""
+    est, s = np.abs(np.asarray(estimate, dtype=float)), np.asarray(se, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(est > 0, s / np.where(est > 0, est, 1.0), np.where(s > 0, np.inf, 0.0))
+
+
+# ---------------------------------------------------------------------------- run until precise
+@dataclass
+class ConvergenceResult:
+    history: pd.DataFrame  # one row per checkpoint: draws, estimate, se, rel_se, ci_low, ci_high, ...
+    values: np.ndarray  # (draws, periods): the output of every draw
+    periods: list[str]
+    period: str
+    q: float
+    target: float
+    converged: bool
+
+    @property
+    def draws(self) -> int:
+        return int(self.values.shape[0])
+
+
+def run_until(evaluate: Callable[[np.ndarray], np.ndarray], period_index: int, until_se: float,
+              batch: int = 500, max_draws: int = 100_000, q: float = 0.5, method: str = "order",
+              periods: list[str] | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
+              min_draws: int = 100) -> ConvergenceResult:
+    """Add batches of draws until the q-quantile's relative SE in one period is <= until_se.
+
+    `evaluate(draw_ids)` returns the output (len(draw_ids), periods) of those draws.
+    Draw ids continue across batches, so the draws equal those of one run of the final size.
+    """
+    if until_se <= 0:
+        raise ScenarioError(f"--until-se must be positive, got {until_se}")
+    if batch < 1:
+        raise ScenarioError(f"--batch must be at least 1, got {batch}")
+    if max_draws < batch:
+        raise ScenarioError(f"--max-draws ({max_draws}) must be at least --batch ({batch})")
+    chunks: list[np.ndarray] = []
+    rows = []
+    n = 0
+    converged = False
+    while n < max_draws:
+        m = min(batch, max_draws - n)
+        chunks.append(np.asarray(evaluate(np.arange(n, n + m)), dtype=float))
+        n += m
+        y = np.concatenate(chunks, axis=0)[:, period_index]
+        est = float(np.quantile(y, q))
+        se = float(quantile_se(y, q, method=method))
+        lo, hi = quantile_ci(y, q)
+        rel = float(relative_se(est, se))
+        row = {"draws": n, "estimate": est, "se": se, "rel_se": rel, "ci_low": float(lo), "ci_high": float(hi),
+               "mean": float(y.mean()), "se_mean": float(y.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf}
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+        if n >= min(min_draws, max_draws) and rel <= until_se:
+            converged = True
+            break
+    values = np.concatenate(chunks, axis=0)
+    per = periods or [str(k) for k in range(values.shape[1])]
+    return ConvergenceResult(pd.DataFrame(rows), values, list(per), per[period_index], q, until_se, converged)
+
+
+def plot_convergence(res: ConvergenceResult, *, title: str | None = None, money: bool = True) -> Any:
+    """Estimate ± SE (and the 95 % interval) against draws, and the relative SE on log axes."""
+    from sim.plots import _money_formatter, _mpl
+
+    plt = _mpl()
+    h = res.history
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    x = h["draws"].to_numpy()
+    a1.fill_between(x, h["ci_low"], h["ci_high"], color="C0", alpha=0.15, lw=0, label="95 % interval")
+    a1.fill_between(x, h["estimate"] - h["se"], h["estimate"] + h["se"], color="C0", alpha=0.35, lw=0,
+                    label="± 1 SE")
+    a1.plot(x, h["estimate"], "o-", color="C0", ms=3, label=f"P{round(100 * res.q)} estimate")
+    a1.set_xlabel("draws")
+    a1.grid(alpha=0.3)
+    a1.legend(fontsize=7)
+    if money:
+        a1.yaxis.set_major_formatter(_money_formatter(""))
+    rel = h["rel_se"].replace([np.inf], np.nan)
+    a2.plot(x, rel, "o-", color="C3", ms=3, label="relative SE")
+    a2.axhline(res.target, color="black", ls="--", lw=1, label=f"target {res.target:g}")
+    if len(x) > 1 and rel.notna().any() and (rel.dropna() > 0).all():
+        r0, n0 = float(rel.dropna().iloc[0]), float(x[rel.notna().to_numpy()][0])
+        a2.plot(x, r0 * np.sqrt(n0 / x), color="grey", lw=0.8, ls=":", label="∝ 1/√draws")
+        a2.set_xscale("log")
+        a2.set_yscale("log")
+    a2.set_xlabel("draws")
+    a2.grid(alpha=0.3, which="both")
+    a2.legend(fontsize=7)
+    state = "converged" if res.converged else "NOT converged"
+    fig.suptitle(title or f"P{round(100 * res.q)} in {res.period}: {state} after {res.draws} draws", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def converge(scenario: Any, *, metric: str = "revenue", by: str = "total", group: str | None = None,
+             filters: dict[str, list[str]] | None = None, freq: str | None = None, period: str | None = None,
+             until_se: float = 0.01, batch: int = 500, max_draws: int = 100_000, seed: int = 0,
+             q: float = 0.5, method: str = "order", out: str | Path | None = None,
+             progress: Callable[[dict[str, Any]], None] | None = None) -> ConvergenceResult:
+    """Run a scenario in batches until the output's P{q} has relative SE <= until_se.
+
+    With `out`, writes convergence.csv and convergence.png there.
+    """
+    from sim.plots import MONEY
+    from sim.sensitivity import Evaluator, Output, as_scenario
+
+    if not 0.0 < q < 1.0:
+        raise ScenarioError(f"--quantile must be between 0 and 1, got {q}")
+    ev = Evaluator(as_scenario(scenario), Output(metric, by, group, filters, freq), seed=seed)
+    p = ev.period_index(period)
+    res = run_until(lambda ids: ev.run(ids)[0], p, until_se, batch, max_draws, q, method,
+                    periods=list(ev.periods), progress=progress)
+    if out is not None:
+        from sim.io import atomic_write
+        from sim.plots import save_figure
+
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        h = res.history.assign(period=res.period, quantile=q, output=ev.output.describe())
+        atomic_write(folder / "convergence.csv", lambda tmp: h.to_csv(tmp, index=False, float_format="%.6g"))
+        what = f"{ev.output.describe()}, P{round(100 * q)} in {res.period}"
+        state = "converged" if res.converged else "NOT converged"
+        save_figure(plot_convergence(res, money=metric in MONEY,
+                                     title=f"{what}: {state} after {res.draws} draws (seed {seed})"),
+                    folder / "convergence.png")
+    return res
