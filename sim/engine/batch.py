@@ -94,7 +94,7 @@ class BatchSim:
         self.triggers: dict[str, Trigger] = {}
         self._init_params()
         self.pay = np.zeros((B, len(st.company_products), NP))
-        self.access_dirty = True
+        self.access_dirty = self.price_dirty = True
         self.rank_dirty = True
         self.rank_cells: set[int] = set()
         self.attr_dirty = True
@@ -208,29 +208,34 @@ class BatchSim:
         self._deal_matrices()
 
     def _deal_matrices(self) -> None:
-        """Booked-revenue and royalty coefficients per (lane, company-product) and draw."""
+        """Who books each lane's revenue: owner (1 - partner_share), partner, and the royalty
+        the partner pays the owner on its booked revenue (one deal per lane; checked on load)."""
         st, scn, S, B = self.st, self.scn, self.S, self.B
-        CP = len(st.company_products)
         cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
-        self.book = np.zeros((B, st.L, CP))
-        self.roy = np.zeros((B, st.L, CP))
-        self.owner_coef = np.ones((B, st.L))
+        self.own_cp = np.array([cp_ix[(scn.products[p].company, p)] for p, _, _ in st.lanes], dtype=np.int64)
+        self.par_cp = np.full(st.L, -1, dtype=np.int64)
+        self.partner_share = np.zeros((B, st.L))
+        self.royalty = np.zeros((B, st.L))
         for l, (p, r, _i) in enumerate(st.lanes):
-            prod = scn.products[p]
-            own = cp_ix[(prod.company, p)]
-            self.book[:, l, own] = 1.0
-            for k, d in enumerate(prod.deals):
+            for k, d in enumerate(scn.products[p].deals):
                 if d.regions != "all" and r not in d.regions:
                     continue
                 base = f"products.{p}.deals[{k}]"
-                ps = S.val(d.partner_share, base + ".partner_share")
-                ry = S.val(d.royalty, base + ".royalty")
-                par = cp_ix[(d.partner, p)]
-                self.book[:, l, own] -= ps
-                self.book[:, l, par] += ps
-                self.roy[:, l, own] += ps * ry
-                self.roy[:, l, par] -= ps * ry
-                self.owner_coef[:, l] = self.book[:, l, own] + self.roy[:, l, own]
+                self.partner_share[:, l] = S.val(d.partner_share, base + ".partner_share")
+                self.royalty[:, l] = S.val(d.royalty, base + ".royalty")
+                self.par_cp[l] = cp_ix[(d.partner, p)]
+        self.owner_coef = 1.0 - self.partner_share * (1.0 - self.royalty)
+
+    def _by_company(self, x: np.ndarray, cp: np.ndarray) -> np.ndarray:
+        """Sum (B, NP, L) lane values into (B, NP, CP) company-product rows given each lane's row."""
+        out = np.zeros(x.shape[:2] + (len(self.st.company_products),))
+        keep = np.flatnonzero(cp >= 0)
+        if keep.size:
+            order = keep[np.argsort(cp[keep], kind="stable")]
+            rows = cp[order]
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            out[:, :, rows[starts]] = np.add.reduceat(x[:, :, order], starts, axis=2)
+        return out
 
     # ------------------------------------------------------------------ events
     def trigger(self, name: str) -> Trigger:
@@ -418,7 +423,7 @@ class BatchSim:
                         if kk != k:
                             self.share[ii, rl, kk] *= scale
                     self.share[ii, rl, k] = new_share[idx][:, None]
-                self.access_dirty = True
+                self.access_dirty = self.price_dirty = True
                 self._fire(fire_names, idx, t)
 
         elif kind == "price_change":
@@ -427,7 +432,7 @@ class BatchSim:
 
             def act(idx: np.ndarray, t: np.ndarray) -> None:
                 self.price[idx[:, None], ls] *= (1.0 + chg[idx])[:, None]
-                self.access_dirty = True
+                self.access_dirty = self.price_dirty = True
                 self._fire(fire_names, idx, t)
 
         elif kind == "capacity":
@@ -483,12 +488,20 @@ class BatchSim:
             t = self.env.now
             launched = self.launch_t < t
             self.price = np.where(launched, self.price * (1.0 + self.price_chg), self.price)
-            self.access_dirty = True
+            self.access_dirty = self.price_dirty = True
             yield self.env.timeout(12)
 
     @property
     def net_price(self) -> np.ndarray:
         return self.price * (1.0 - self.gtn)
+
+    @property
+    def net_price_succ(self) -> np.ndarray:
+        """Net price per manufacturing slot used (only successful products are paid for)."""
+        if self.price_dirty:
+            self._nps = self.price * (1.0 - self.gtn) * self.succ_l
+            self.price_dirty = False
+        return self._nps
 
     # ------------------------------------------------------------------ flow
     def _segsum(self, x: np.ndarray) -> np.ndarray:
@@ -536,10 +549,18 @@ class BatchSim:
         self.aff_starts = np.array(starts, dtype=np.int64)
         self.aff_seg = (np.cumsum(np.r_[0, np.diff(cells) != 0]).astype(np.int64) if cells.size
                         else np.zeros(0, np.int64))
-        self.prod_perm = np.argsort(st.lane_product, kind="stable")
-        sorted_p = st.lane_product[self.prod_perm]
-        self.prod_starts = np.array([k for k in range(st.L) if k == 0 or sorted_p[k] != sorted_p[k - 1]], dtype=np.int64)
-        self.prod_of_start = sorted_p[self.prod_starts]
+        # lanes of capacity-limited products, grouped by product, for the shared queue
+        capped = np.isfinite(self.capacity).any(axis=0)
+        cl = np.flatnonzero(capped[st.lane_product])
+        self.cap_lanes = cl[np.argsort(st.lane_product[cl], kind="stable")]
+        prods = st.lane_product[self.cap_lanes]
+        starts = np.flatnonzero(np.r_[True, prods[1:] != prods[:-1]]) if prods.size else np.zeros(0, np.int64)
+        self.cap_starts = starts.astype(np.int64)
+        self.cap_prods = prods[starts] if prods.size else np.zeros(0, np.int64)
+        self.cap_seg = (np.cumsum(np.r_[0, prods[1:] != prods[:-1]]).astype(np.int64) if prods.size
+                        else np.zeros(0, np.int64))
+        with np.errstate(divide="ignore"):
+            self.inv_ramp = np.where(self.ramp_months > 0, 1.0 / np.maximum(self.ramp_months, 1e-300), np.inf)
         self.inertia_l = self.inertia[:, st.lane_cell]
         self.use_inertia = bool((self.inertia > 0).any())
         self.attr_dirty = True
@@ -553,7 +574,9 @@ class BatchSim:
         if self.access_dirty:
             self._update_access()
         if self.attr_dirty:
-            self.attr_static = np.where(self.avail, self.base_attr * self.rank_mult * self.safety, 0.0)
+            self.avail_f = self.avail.astype(float)
+            self.attr_static = self.avail_f * self.base_attr * self.rank_mult * self.safety
+            self.hazard_eff = np.where(self.avail, self.hazard_l, 1.0)
             self.attr_dirty = False
         # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
         elig = self.E0 * np.exp(self.log_growth * (t / 12.0)) * (1.0 / 12.0)
@@ -561,41 +584,38 @@ class BatchSim:
         tau = np.where(launched, (t - self.t0 + 0.5) * (1.0 / 12.0), 0.0)
         pool = elig * (self.bm * F.bass_cdf(tau, self.bp, self.bq)) * self.sites_t[t][:, st.cell_region]
         # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
-        attract = self.attr_static * F.launch_ramp(t - self.launch_t, self.ramp_months)
-        tot = self._segsum(attract)[:, st.lane_seg]
-        target = np.divide(attract, tot, out=np.zeros_like(attract), where=tot > 0)
+        attract = self.attr_static * np.clip((t + 1.0 - self.launch_t) * self.inv_ramp, 0.0, 1.0)
+        target = attract * _inv_pos(self._segsum(attract))[:, st.lane_seg]
         if self.use_inertia:
-            comp = np.where(self.avail, self.inertia_l * self.comp + (1.0 - self.inertia_l) * target, 0.0)
-            ctot = self._segsum(comp)[:, st.lane_seg]
-            comp = np.divide(comp, ctot, out=target, where=ctot > 0)
+            comp = (self.inertia_l * self.comp + (1.0 - self.inertia_l) * target) * self.avail_f
+            ctot = self._segsum(comp)
+            comp = np.where((ctot > 0)[:, st.lane_seg], comp * _inv_pos(ctot)[:, st.lane_seg], target)
         else:
             comp = target
         self.comp = comp
-        w = comp
+        pool_l = pool[:, st.lane_cell]
+        demand = pool_l * comp
         ax = self.aff_ix
         if ax.size:
             # each payer channel's patients choose among the products they can afford
-            w = comp.copy()
             ac = self.afford * comp[:, ax, None]
-            den = np.add.reduceat(ac, self.aff_starts, axis=1)[:, self.aff_seg, :]
-            w[:, ax] = np.divide(self.share_reach * ac, den, out=np.zeros_like(ac), where=den > 0).sum(axis=2)
-        return elig, pool, pool[:, st.lane_cell] * w
+            den = np.add.reduceat(ac, self.aff_starts, axis=1)
+            w = (self.share_reach * ac * _inv_pos(den)[:, self.aff_seg, :]).sum(axis=2)
+            demand[:, ax] = pool_l[:, ax] * w
+        return elig, pool, demand
 
     def _serve(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step 5: queue, capacity shared first come first served by a product's lanes, drop-out."""
         q = self.queue + demand
-        if self.capped.any():
-            qp = np.add.reduceat(q[:, self.prod_perm], self.prod_starts, axis=1)
-            cap = self.capacity[:, self.prod_of_start]
-            ratio_p = np.divide(np.minimum(qp, cap), qp, out=np.zeros_like(qp), where=qp > 0)
-            ratio = np.empty_like(q)
-            ratio[:, self.prod_perm] = np.repeat(ratio_p, np.diff(np.r_[self.prod_starts, q.shape[1]]), axis=1)
-            served = q * ratio
-        else:
-            served = q.copy()
-        served[~self.avail] = 0.0
+        served = q * self.avail_f
+        cl = self.cap_lanes
+        if cl.size:
+            qc = served[:, cl]
+            qp = np.add.reduceat(qc, self.cap_starts, axis=1)
+            ratio_p = np.minimum(qp, self.capacity[:, self.cap_prods]) * _inv_pos(qp)
+            served[:, cl] = qc * ratio_p[:, self.cap_seg]
         rest = q - served
-        dropped = rest * np.where(self.avail, self.hazard_l, 1.0)
+        dropped = rest * self.hazard_eff
         self.queue = rest - dropped
         return served, dropped, self.queue
 
@@ -605,22 +625,19 @@ class BatchSim:
         self._prepare_flow()
         self.log_growth = np.log1p(self.growth)
         self.hazard_l = self.hazard[:, st.lane_cell]
-        self.capped = np.isfinite(self.capacity).any(axis=0)
         self.sites_t = np.ascontiguousarray(self.sites.transpose(2, 0, 1))  # (T, B, R)
-        succ_l = self.success[:, st.lane_product]
+        self.succ_l = self.success[:, st.lane_product]
         acc = self.acc
         pom = st.period_of_month
         for t in range(st.T):
             per = pom[t]
             elig, pool, demand = self._demand(t)
             served, dropped, waiting = self._serve(demand)
-            infused = served * succ_l
             acc["demand"][:, per] += demand
             acc["served"][:, per] += served
-            acc["infused"][:, per] += infused
             acc["dropped"][:, per] += dropped
             acc["waiting"][:, per] = waiting
-            acc["revenue_local"][:, per] += infused * self.net_price
+            acc["revenue_local"][:, per] += served * self.net_price_succ
             acc["eligible"][:, per] += elig
             acc["addressable"][:, per] += pool
             yield self.env.timeout(1)
@@ -629,7 +646,7 @@ class BatchSim:
         st, B = self.st, self.B
         L, C, NP = st.L, st.C, st.NP
         # accumulators laid out (draw, period, item): a month's slice is contiguous per draw
-        self.acc = {m: np.zeros((B, NP, L)) for m in ("demand", "served", "infused", "dropped", "waiting", "revenue_local")}
+        self.acc = {m: np.zeros((B, NP, L)) for m in ("demand", "served", "dropped", "waiting", "revenue_local")}
         self.acc["eligible"] = np.zeros((B, NP, C))
         self.acc["addressable"] = np.zeros((B, NP, C))
         self._schedule_all()
@@ -639,8 +656,9 @@ class BatchSim:
         a = self.acc
         fx_l = self.fx[:, st.lane_region][:, None, :]
         cogs_l = self.cogs[:, st.lane_product][:, None, :]
+        infused = a["served"] * self.success[:, st.lane_product][:, None, :]
         lanes = {
-            "demand": a["demand"], "infused": a["infused"], "failed": a["served"] - a["infused"],
+            "demand": a["demand"], "infused": infused, "failed": a["served"] - infused,
             "dropped": a["dropped"], "waiting": a["waiting"], "revenue_local": a["revenue_local"],
             "revenue": a["revenue_local"] / fx_l, "cogs": a["served"] * cogs_l,
         }
@@ -652,10 +670,13 @@ class BatchSim:
         cells = {"eligible": a["eligible"], "addressable": a["addressable"], "demand": cell_demand,
                  "untreated": a["eligible"] - cell_demand}
         rev, gp = lanes["revenue"], lanes["gross_profit"]
+        ps = self.partner_share[:, None, :]
+        roy_flow = rev * ps * self.royalty[:, None, :]
+        bc = self._by_company
         comp = {
-            "revenue": np.einsum("bpl,blc->bpc", rev, self.book),
-            "gross_profit": np.einsum("bpl,blc->bpc", gp, self.book),
-            "royalty": np.einsum("bpl,blc->bpc", rev, self.roy),
+            "revenue": bc(rev * (1.0 - ps), self.own_cp) + bc(rev * ps, self.par_cp),
+            "gross_profit": bc(gp * (1.0 - ps), self.own_cp) + bc(gp * ps, self.par_cp),
+            "royalty": bc(roy_flow, self.own_cp) - bc(roy_flow, self.par_cp),
             "deal_payments": np.ascontiguousarray(self.pay.transpose(0, 2, 1)),
         }
         comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
@@ -666,6 +687,13 @@ class BatchSim:
 
         return BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
                            events=events, inputs=dict(self.S.record))
+
+
+def _inv_pos(x: np.ndarray) -> np.ndarray:
+    """1/x where x > 0, else 0 (for shares of empty segments)."""
+    out = np.zeros_like(x)
+    np.divide(1.0, x, out=out, where=x > 0)
+    return out
 
 
 def _ord(s: str) -> int:

@@ -141,12 +141,7 @@ class PatientSim(BatchSim):
             self.closed = True
             return
         yield self.env.timeout(0.5)
-        # the batch engine's flow set-up, so that its `_demand` (steps 1-4) can be reused as is
-        self._prepare_flow()
-        self.log_growth = np.log1p(self.growth)
-        self.hazard_l = self.hazard[:, st.lane_cell]
-        self.capped = np.isfinite(self.capacity).any(axis=0)
-        self.sites_t = np.ascontiguousarray(self.sites.transpose(2, 0, 1))  # (T, B, R)
+        self._batch_flow_setup()
         P = len(st.products)
         self.pools = [simpy.Container(self.env) for _ in range(P)]
         self.unlimited = np.zeros(P, dtype=bool)
@@ -186,6 +181,19 @@ class PatientSim(BatchSim):
                 self.env.process(self._arrivals(who[order], when[order]))
             yield self.env.timeout(1)
         self._close()
+
+    def _batch_flow_setup(self) -> None:
+        """The preamble of `BatchSim._flow`, so that its `_demand` (steps 1-4) is reused as is.
+
+        Keep in step with batch.py; `tests/test_patient_engine.py` checks draw by draw that
+        the expected demand seen here equals the batch engine's demand.
+        """
+        st = self.st
+        self._prepare_flow()
+        self.log_growth = np.log1p(self.growth)
+        self.hazard_l = self.hazard[:, st.lane_cell]
+        self.sites_t = np.ascontiguousarray(self.sites.transpose(2, 0, 1))  # (T, B, R)
+        self.succ_l = self.success[:, st.lane_product]
 
     def _refill(self, t: int) -> None:
         """Month t's slots: last month's unused slots expire, the new ones go FCFS to the queue."""
@@ -230,20 +238,23 @@ class PatientSim(BatchSim):
         self.closed = True
         for w in self.waiting.values():
             self._log(w.pid, w.lane, WAITING, self.st.T - 1)
-        # the batch engine's monthly accumulators (draw, period, lane), from the monthly ledgers
+        # the batch engine's monthly accumulators (draw, period, item), from the ledgers;
+        # `run` then replaces infused/failed (the batch engine derives them from served x success)
         pom = self.st.period_of_month
-        acc = self.acc
-
-        def add(name: str, x: np.ndarray) -> None:
-            np.add.at(acc[name][0], pom, x.T.astype(float))
-
-        add("demand", self.m_arrived)
-        add("served", self.m_served)
-        add("infused", self.m_infused)
-        add("dropped", self.m_dropped)
-        add("revenue_local", self.m_infused * self.m_net_price)
         last = np.r_[np.flatnonzero(np.diff(pom)), self.st.T - 1]  # last month of each period
-        acc["waiting"][0] = self.m_waiting[:, last].T
+        ledgers = {"demand": self.m_arrived, "served": self.m_served, "infused": self.m_infused,
+                   "dropped": self.m_dropped, "revenue_local": self.m_infused * self.m_net_price}
+        for name, x in ledgers.items():
+            if name in self.acc:
+                np.add.at(self.acc[name][0], pom, x.T.astype(float))
+        if "waiting" in self.acc:
+            self.acc["waiting"][0] = self.m_waiting[:, last].T
+
+    def period_totals(self, x: np.ndarray) -> np.ndarray:
+        """(L, T) monthly ledger -> (1, L, NP) period sums."""
+        out = np.zeros((self.st.L, self.st.NP))
+        np.add.at(out.T, self.st.period_of_month, x.T.astype(float))
+        return out[None]
 
     # ------------------------------------------------------------------ patients
     def _arrivals(self, lanes: np.ndarray, offsets: np.ndarray) -> Iterator[simpy.Event]:
@@ -309,6 +320,10 @@ class PatientSim(BatchSim):
         if not self.closed:
             raise RuntimeError("the patient flow did not reach its closing step at month T + 0.5; "
                                "BatchSim.run must run the environment past it")
+        if self.st.L:
+            infused = self.period_totals(self.m_infused)
+            out.lanes["infused"] = infused
+            out.lanes["failed"] = self.period_totals(self.m_served) - infused
         return out
 
 
