@@ -109,35 +109,62 @@ def gaussian_copula(u: np.ndarray, target_corr: np.ndarray, *, spearman: bool = 
 
 @dataclass
 class CorrelatedDesign(Design):
-    """A sampling design whose named inputs are rank-correlated (Iman–Conover over the run).
+    """A sampling design whose named inputs are rank-correlated.
 
-    Wraps a base design (mc, lhs or sobol). On first use it makes the base uniforms of the
+    Wraps a base design (mc, lhs or sobol); inputs not in `names` come from it unchanged.
+
+    method "iman-conover" (default): on first use, makes the base uniforms of the
     correlated inputs for all `n_total` draws of the run (draw ids 0..n_total-1 with the
-    run's seed), reorders them with Iman–Conover and serves each batch its draws' rows;
-    other inputs come from the base design unchanged. Reproducible from (seed, N, draw id);
+    run's seed), reorders them with Iman–Conover (exact marginals, target met closely)
+    and serves each batch its draws' rows. Reproducible from (seed, N, draw id), like LHS;
     independent of batch size and worker count.
+
+    method "copula": a normal copula applied draw by draw to the base uniforms of the
+    batch, so draw i depends on (seed, i) only (runs can be extended, as `sim converge`
+    does); the target is met in expectation.
     """
 
     kind: str = "correlated"
     base: Design | None = None
     names: tuple[str, ...] = ()
     target: Any = None  # (k, k) Spearman correlation of `names`
+    method: str = "iman-conover"
     _u: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _last: tuple[bytes, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("iman-conover", "copula"):
+            raise ValueError(f"unknown correlation method {self.method!r}; expected 'iman-conover' or 'copula'")
+        self.names = tuple(self.names)
+        check_corr(np.asarray(self.target, dtype=float), len(self.names))
+        if self.base is None:
+            self.base = Design("mc", self.n_total, self.seed)
 
     def _matrix(self) -> np.ndarray:
         if self._u is None:
-            base = self.base or Design("mc", self.n_total, self.seed)
+            assert self.base is not None
             ids = np.arange(self.n_total)
             keys = draw_keys(self.seed, ids)
-            raw = np.column_stack([base.u(keys, ids, name, 0) for name in self.names])
+            raw = np.column_stack([self.base.u(keys, ids, name, 0) for name in self.names])
             self._u = iman_conover(raw, np.asarray(self.target, dtype=float))
         return self._u
 
+    def _batch(self, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        assert self.base is not None
+        tag = ids.tobytes() + keys.tobytes()
+        if self._last is None or self._last[0] != tag:
+            raw = np.column_stack([self.base.u(keys, ids, name, 0) for name in self.names])
+            self._last = (tag, gaussian_copula(raw, np.asarray(self.target, dtype=float)))
+        return self._last[1]
+
     def u(self, keys: np.ndarray, draw_ids: np.ndarray, name: str, counter: int) -> np.ndarray:
+        assert self.base is not None
         if counter == 0 and name in self.names:
             ids = np.asarray(draw_ids, dtype=np.int64)
+            j = self.names.index(name)
+            if self.method == "copula":
+                return self._batch(keys, ids)[:, j]
             if ids.size and (ids.min() < 0 or ids.max() >= self.n_total):
                 raise ValueError(f"draw id outside 0..{self.n_total - 1} of a correlated design")
-            return self._matrix()[ids, self.names.index(name)]
-        base = self.base or Design("mc", self.n_total, self.seed)
-        return base.u(keys, draw_ids, name, counter)
+            return self._matrix()[ids, j]
+        return self.base.u(keys, draw_ids, name, counter)

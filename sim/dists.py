@@ -39,6 +39,16 @@ def ordinal_to_str(ordinal: int) -> str:
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="after")
+    def _finite(self) -> _Dist:
+        for name in type(self).model_fields:
+            v = getattr(self, name)
+            vals = v if isinstance(v, list) else [v]
+            for x in vals:
+                if isinstance(x, float) and not math.isfinite(x):
+                    raise ValueError(f"{name} must be a finite number, got {x}")
+        return self
+
     def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -140,11 +150,22 @@ class Normal(_Dist):
     min: float | None = None
     max: float | None = None
 
+    @model_validator(mode="after")
+    def _order(self) -> Normal:
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise ValueError(f"normal truncation needs min < max, got min={self.min}, max={self.max}")
+        return self
+
     def ppf(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
-        lo = special.ndtr((self.min - self.mean) / self.sd) if self.min is not None else 0.0
-        hi = special.ndtr((self.max - self.mean) / self.sd) if self.max is not None else 1.0
-        x = self.mean + self.sd * special.ndtri(lo + u * (hi - lo))
+        a = (self.min - self.mean) / self.sd if self.min is not None else -np.inf
+        b = (self.max - self.mean) / self.sd if self.max is not None else np.inf
+        if a > 0:  # both bounds in the upper tail: invert the mirrored lower tail for accuracy
+            lo, hi = special.ndtr(-b), special.ndtr(-a)
+            x = self.mean - self.sd * special.ndtri(lo + (1.0 - u) * (hi - lo))
+        else:
+            lo, hi = special.ndtr(a), special.ndtr(b)
+            x = self.mean + self.sd * special.ndtri(lo + u * (hi - lo))
         if self.min is not None or self.max is not None:
             x = np.clip(x, self.min if self.min is not None else -np.inf,
                         self.max if self.max is not None else np.inf)
@@ -242,10 +263,13 @@ class Choice(_Dist):
         return self
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
-        w = np.asarray(self.weights if self.weights is not None else [1.0] * len(self.values))
+        vals = np.asarray(self.values, dtype=float)
+        w = np.asarray(self.weights if self.weights is not None else [1.0] * len(self.values), dtype=float)
+        order = np.argsort(vals, kind="stable")  # sorted, so the inverse CDF is monotone in u
+        vals, w = vals[order], w[order]
         cdf = np.cumsum(w) / w.sum()
         idx = np.searchsorted(cdf, np.asarray(u, dtype=float), side="right")
-        return np.asarray(self.values, dtype=float)[np.minimum(idx, len(self.values) - 1)]
+        return vals[np.minimum(idx, len(vals) - 1)]
 
     def support(self) -> tuple[float, float]:
         return (min(self.values), max(self.values))
@@ -258,7 +282,7 @@ class Bernoulli(_Dist):
     p: float = Field(ge=0, le=1)
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
-        return (np.asarray(u, dtype=float) < self.p).astype(float)
+        return (np.asarray(u, dtype=float) > 1.0 - self.p).astype(float)  # monotone inverse CDF
 
     def support(self) -> tuple[float, float]:
         return (0.0, 1.0)
@@ -323,22 +347,27 @@ def parse_dist(value: dict[str, Any], *, dates: bool = False) -> _Dist:
         raise ValueError("; ".join(msgs)) from None
 
 
-def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: str = "a number") -> float | _Dist:
-    """Accept a plain number or a distribution mapping whose support lies in [lo, hi]."""
+def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: str = "a number",
+                 lo_open: bool = False) -> float | _Dist:
+    """Accept a plain number or a distribution mapping whose support lies in [lo, hi]
+    ((lo, hi] with lo_open, where a continuous distribution may touch lo with zero mass)."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"expected {what} or a distribution mapping, got {value!r}")
     if isinstance(value, str):
         # YAML 1.1 reads 350e6 as text; accept numeric text so users need not write 350.0e+6.
         try:
             value = float(value.replace("_", ""))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"expected {what} or a distribution mapping, got text {value!r}") from None
     if isinstance(value, int | float):
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:
+            raise ValueError(f"expected a finite number, got a number with {len(str(value))} digits") from None
         if not math.isfinite(x):
             raise ValueError(f"expected a finite number, got {value!r}")
-        if x < lo or x > hi:
-            raise ValueError(f"expected {what} in [{_fmt_bound(lo)}, {_fmt_bound(hi)}], got {value!r}")
+        if x < lo or x > hi or (lo_open and x <= lo):
+            raise ValueError(f"expected {what} in {'(' if lo_open else '['}{_fmt_bound(lo)}, {_fmt_bound(hi)}], got {value!r}")
         return x
     if isinstance(value, _Dist):
         d = value
@@ -347,10 +376,11 @@ def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: 
     else:
         raise ValueError(f"expected {what} or a distribution mapping like {{dist: pert, min: .., mode: .., max: ..}}, got {value!r}")
     s_lo, s_hi = d.support()
-    if s_lo < lo or s_hi > hi:
+    atom_at_lo = isinstance(d, Fixed | Choice | Bernoulli) and s_lo <= lo
+    if s_lo < lo or s_hi > hi or (lo_open and atom_at_lo):
         raise ValueError(
             f"this {d.dist} distribution can take values in [{_fmt_bound(s_lo)}, {_fmt_bound(s_hi)}] "
-            f"but {what} must lie in [{_fmt_bound(lo)}, {_fmt_bound(hi)}]"
+            f"but {what} must lie in {'(' if lo_open else '['}{_fmt_bound(lo)}, {_fmt_bound(hi)}]"
             + (" (truncate it with min/max)" if isinstance(d, Normal) else "")
         )
     return d
@@ -365,14 +395,14 @@ def parse_date(value: Any) -> float | _Dist:
     return float(month_ordinal(value))
 
 
-def _num(lo: float = -math.inf, hi: float = math.inf, what: str = "a number") -> Any:
-    return BeforeValidator(lambda v: parse_number(v, lo, hi, what))
+def _num(lo: float = -math.inf, hi: float = math.inf, what: str = "a number", lo_open: bool = False) -> Any:
+    return BeforeValidator(lambda v: parse_number(v, lo, hi, what, lo_open))
 
 
 # Field types used by the scenario schema.
 Number = Annotated[Any, _num()]
 NonNeg = Annotated[Any, _num(0.0, math.inf, "a non-negative number")]
-Positive = Annotated[Any, _num(1e-12, math.inf, "a positive number")]
+Positive = Annotated[Any, _num(0.0, math.inf, "a positive number", lo_open=True)]
 Fraction = Annotated[Any, _num(0.0, 1.0, "a fraction")]
 Probability = Annotated[Any, _num(0.0, 1.0, "a probability")]
 Change = Annotated[Any, _num(-1.0, 10.0, "a relative change (e.g. -0.05 for -5 %)")]

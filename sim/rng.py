@@ -16,7 +16,7 @@ import numpy as np
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_S30, _S27, _S31, _S12 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(12)
 
 
 def normalize_seed(seed: int | np.random.SeedSequence | None) -> int:
@@ -57,4 +57,5 @@ def uniforms(keys: np.ndarray, name: str, counter: int = 0) -> np.ndarray:
         x = keys[:, 0] ^ stable_id(name)
         x = _mix(x + np.uint64(counter + 1) * _GOLDEN)
         x = _mix(x ^ keys[:, 1])
-    return ((x >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    # 52 bits + 0.5: strictly inside (0, 1) (53 bits could round up to exactly 1.0)
+    return ((x >> _S12).astype(np.float64) + 0.5) * (1.0 / 4503599627370496.0)

@@ -21,6 +21,29 @@ from sim.errors import ScenarioError, did_you_mean
 from sim.scenario.schema import Scenario
 
 MAX_NODES = 200_000
+MAX_DEPTH = 60
+
+
+class _KeysAsWritten(yaml.SafeLoader):
+    """Safe loader whose mapping keys are the text as written ('NO', 'on' stay strings,
+    not YAML 1.1 booleans) and which refuses duplicate keys instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+        if not isinstance(node, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(None, None, "expected a mapping", node.start_mark)
+        self.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key: Any = key_node.value
+            else:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be plain text", key_node.start_mark)
+            if key in out:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (each key may appear once in a mapping)", key_node.start_mark)
+            out[key] = self.construct_object(value_node, deep=deep)
+        return out
 MAX_BYTES = 10_000_000
 Loc = tuple[str | int, ...]
 
@@ -76,6 +99,8 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ScenarioError(f"the YAML is nested more than {MAX_DEPTH} levels deep; not a scenario", file=label) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -89,6 +114,10 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     def walk(n: yaml.Node, loc: Loc) -> None:
         nonlocal count
         count += 1
+        if len(loc) > MAX_DEPTH:
+            raise ScenarioError(
+                f"the YAML is nested more than {MAX_DEPTH} levels deep (a recursive alias?); refused",
+                file=label, line=n.start_mark.line + 1)
         if count > MAX_NODES:
             raise ScenarioError(
                 f"the YAML expands to more than {MAX_NODES} nodes (alias/anchor bomb?); refused",
@@ -106,9 +135,14 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
     walk(node, ())
     try:
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader: no object construction
+        data = yaml.load(text, Loader=_KeysAsWritten)  # noqa: S506 - a SafeLoader: no object construction
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML: {exc}", file=label) from None
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"not valid YAML: {problem}", file=label,
+                            line=mark.line + 1 if mark is not None else None) from None
+    except RecursionError:
+        raise ScenarioError("the YAML is nested too deeply; not a scenario", file=label) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"a scenario must be a mapping of keys, got {type(data).__name__}", file=label, line=1)
     for key in data:
@@ -168,10 +202,13 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
+def _model_at(loc: Loc, data: Any = None) -> type[BaseModel] | None:
     """The pydantic model class that owns the last element of `loc` (for 'did you mean')."""
     tp: Any = Scenario
+    node = data
     for part in loc[:-1]:
+        node = node.get(part) if isinstance(node, dict) else (
+            node[part] if isinstance(node, list) and isinstance(part, int) and part < len(node) else None)
         tp = _unwrap(tp)
         origin = typing.get_origin(tp)
         if origin in (typing.Union, types.UnionType):
@@ -198,6 +235,10 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     tp = _unwrap(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         models = [a for a in map(_unwrap, typing.get_args(tp)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if isinstance(node, dict) and "type" in node:
+            tagged = [m for m in models if _tag(m) == node["type"]]
+            if tagged:
+                return tagged[0]
         return models[0] if len(models) == 1 else None
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
@@ -214,12 +255,12 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     """Drop pydantic's union/function tags from a loc so it matches the YAML."""
     out: list[str | int] = []
     cur = data
-    for part in loc:
+    for n, part in enumerate(loc):
         if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict | list):
-            if isinstance(part, str) and (part.startswith("function-") or "[" in part or part in
+            if n < len(loc) - 1 and isinstance(part, str) and (part.startswith("function-") or "[" in part or part in
                                          ("reimbursement", "price_change", "capacity", "safety", "withdrawal", "readout", "payment", "str", "float", "int", "list", "dict")):
                 continue
             out.append(part)
@@ -237,7 +278,7 @@ def _pydantic_problems(exc: ValidationError, data: dict[str, Any], origin: Origi
         kind = err["type"]
         msg = str(err["msg"]).removeprefix("Value error, ")
         if kind == "extra_forbidden":
-            model = _model_at(loc)
+            model = _model_at(loc, data)
             allowed = sorted(model.model_fields) if model else []
             msg = f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}"
             if allowed:

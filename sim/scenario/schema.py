@@ -8,9 +8,18 @@ one entry without restating the others.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sim.dists import (
     Change,
@@ -134,7 +143,7 @@ class Timing(Frozen):
 
 
 def _launch(v: Any) -> Any:
-    if isinstance(v, str):
+    if isinstance(v, str | _dt.date):
         return {"date": v}
     return v
 
@@ -292,10 +301,14 @@ class Scenario(Frozen):
     events: dict[str, Event] = {}
     output: Output = Output()
 
-    @model_validator(mode="after")
-    def _horizon(self) -> Scenario:
-        if month_ordinal(self.end) <= month_ordinal(self.start):
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        if month_ordinal(self.end) - month_ordinal(self.start) > 12 * 60:
+    @field_validator("end")
+    @classmethod
+    def _horizon(cls, end: str, info: ValidationInfo) -> str:
+        start = info.data.get("start")
+        if start is None:
+            return end
+        if month_ordinal(end) <= month_ordinal(start):
+            raise ValueError(f"end ({end}) must be after start ({start})")
+        if month_ordinal(end) - month_ordinal(start) > 12 * 60:
             raise ValueError("the horizon from start to end must be at most 60 years")
-        return self
+        return end
