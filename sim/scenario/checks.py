@@ -110,7 +110,14 @@ def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
                     res = parse_ref(launch.after, scn)
                     if isinstance(res, str):
                         out.append((loc + ("after",), res))
+        covered: dict[str, int] = {}
         for k, d in enumerate(p.deals):
+            for r in (list(p.regions) if d.regions == "all" else d.regions):
+                if r in covered:
+                    out.append((("products", pname, "deals", k, "regions"),
+                                f"region '{r}' is already covered by deals[{covered[r]}]; "
+                                "one partner deal per region (split regions between deals)"))
+                covered.setdefault(r, k)
             if d.regions != "all":
                 for r in d.regions:
                     if r not in p.regions:
