@@ -14,9 +14,20 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from scipy import special
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+
+
+class _LazySpecial:
+    """scipy.special, imported on first use: validating a scenario needs no scipy (start-up time)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from scipy import special as _sp
+
+        return getattr(_sp, name)
+
+
+special = _LazySpecial()
 
 
 def month_ordinal(value: Any) -> int:

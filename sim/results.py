@@ -251,7 +251,8 @@ class Results:
         for k, (lab, keep) in enumerate(zip(labels, mask, strict=True)):
             if keep:
                 onehot[k, gi[lab]] = 1.0
-        g = np.einsum("npi,ig->ngp", arr, onehot)
+        N, NPd, I = arr.shape
+        g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
         periods = self.periods
         freq = freq or self.frequency
         if freq != self.frequency:
@@ -290,8 +291,13 @@ SUMMARY_PLAN: list[tuple[str, str]] = [
 
 
 def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd.DataFrame:
-    frames = []
-    for by, metric in plan or SUMMARY_PLAN:
+    frames: dict[tuple[str, str], pd.DataFrame] = {}
+    plan = plan or SUMMARY_PLAN
+    current = None
+    for by, metric in sorted(plan, key=lambda x: x[1]):  # one metric in memory at a time
+        if metric != current:
+            res._cache.clear()
+            current = metric
         table = "companies" if by == "company" else None
         groups, periods, arr = res.grouped(metric, by, table=table)
         stats = summarize(arr)
@@ -303,8 +309,9 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd
             "metric": metric,
             **{k: v.reshape(-1) for k, v in stats.items()},
         })
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+        frames[(by, metric)] = df
+    res._cache.clear()
+    return pd.concat([frames[k] for k in plan], ignore_index=True)
 
 
 def write_summary(res: Results, path: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
 
 def bass_cdf(t_years: np.ndarray | float, p: np.ndarray | float, q: np.ndarray | float) -> np.ndarray:
@@ -25,6 +24,8 @@ def logit_shares(utility: np.ndarray, available: np.ndarray) -> np.ndarray:
 
 def affordable_share(out_of_pocket: np.ndarray, median: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Share of patients who can pay `out_of_pocket`: 1 - LogNormalCDF(x; median, sigma); 1 at x = 0."""
+    from scipy import special
+
     x = np.asarray(out_of_pocket, dtype=float)
     with np.errstate(divide="ignore"):
         z = (np.log(median) - np.log(np.where(x > 0, x, 1.0))) / sigma

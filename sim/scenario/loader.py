@@ -24,7 +24,10 @@ MAX_NODES = 200_000
 MAX_DEPTH = 60
 
 
-class _KeysAsWritten(yaml.SafeLoader):
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
+
+
+class _KeysAsWritten(_BaseLoader):
     """Safe loader whose mapping keys are the text as written ('NO', 'on' stay strings,
     not YAML 1.1 booleans) and which refuses duplicate keys instead of keeping the last."""
 
@@ -97,8 +100,9 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError(
             f"file is not valid UTF-8 (byte {exc.start}): save it as UTF-8", file=label
         ) from None
+    loader = _KeysAsWritten(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
     except RecursionError:
         raise ScenarioError(f"the YAML is nested more than {MAX_DEPTH} levels deep; not a scenario", file=label) from None
     except yaml.YAMLError as exc:
@@ -135,7 +139,7 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
     walk(node, ())
     try:
-        data = yaml.load(text, Loader=_KeysAsWritten)  # noqa: S506 - a SafeLoader: no object construction
+        data = loader.construct_document(node)  # a safe loader: no object construction
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -143,6 +147,8 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
                             line=mark.line + 1 if mark is not None else None) from None
     except RecursionError:
         raise ScenarioError("the YAML is nested too deeply; not a scenario", file=label) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ScenarioError(f"a scenario must be a mapping of keys, got {type(data).__name__}", file=label, line=1)
     for key in data:
