@@ -690,9 +690,9 @@ class BatchSim:
 
 
 def _inv_pos(x: np.ndarray) -> np.ndarray:
-    """1/x where x > 0, else 0 (for shares of empty segments)."""
+    """1/x where x is a normal positive number, else 0 (empty segments; 1/subnormal would be inf)."""
     out = np.zeros_like(x)
-    np.divide(1.0, x, out=out, where=x > 0)
+    np.divide(1.0, x, out=out, where=x > 1e-300)
     return out
 
 
