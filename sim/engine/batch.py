@@ -33,6 +33,13 @@ CELL_METRICS = ("eligible", "addressable", "demand", "untreated")
 COMPANY_METRICS = ("revenue", "gross_profit", "royalty", "deal_payments", "income")
 
 
+def _by_draw(B: int, *tail: int, fill: float = 0.0, dtype: Any = float) -> np.ndarray:
+    """A (B, *tail) view of a (*reversed tail, B) array: draws are the contiguous axis, so the
+    monthly flow vectorises along draws and sums over a cell's lanes add whole rows."""
+    base = np.full(tuple(reversed(tail)) + (B,), fill, dtype=dtype)
+    return base.transpose(tuple(range(base.ndim))[::-1])
+
+
 class Sampler:
     """Per-draw values of scenario inputs, each keyed by its field path (common random numbers).
 
@@ -105,14 +112,14 @@ class BatchSim:
         L, C, P, K = st.L, st.C, len(st.products), st.K
         R = len(st.regions)
         # cells
-        self.E0 = np.empty((B, C))
-        self.growth = np.empty((B, C))
-        self.bp = np.empty((B, C))
-        self.bq = np.empty((B, C))
-        self.bm = np.empty((B, C))
-        self.hazard = np.empty((B, C))
-        self.inertia = np.empty((B, C))
-        self.entry_e = np.empty((B, C))
+        self.E0 = _by_draw(B, C)
+        self.growth = _by_draw(B, C)
+        self.bp = _by_draw(B, C)
+        self.bq = _by_draw(B, C)
+        self.bm = _by_draw(B, C)
+        self.hazard = _by_draw(B, C)
+        self.inertia = _by_draw(B, C)
+        self.entry_e = _by_draw(B, C)
         for c, (r, i) in enumerate(st.cells):
             ind = scn.indications[i]
             mk = ind.markets[r]
@@ -130,7 +137,7 @@ class BatchSim:
                 self.hazard[:, c] = S.val(ind.drop_out, f"indications.{i}.drop_out")
             self.inertia[:, c] = S.val(ind.inertia, f"indications.{i}.inertia")
             self.entry_e[:, c] = S.val(ind.order_of_entry, f"indications.{i}.order_of_entry")
-        self.t0 = np.full((B, C), np.inf)
+        self.t0 = _by_draw(B, C, fill=np.inf)
         # regions
         self.fx = np.empty((B, R))
         self.sites = np.empty((B, R, st.T))
@@ -152,9 +159,9 @@ class BatchSim:
                 self.aff_median[:, k] = S.val(reg.affordability.median, f"regions.{r}.affordability.median")
                 self.aff_sigma[:, k] = S.val(reg.affordability.sigma, f"regions.{r}.affordability.sigma")
         # products
-        self.capacity = np.full((B, P), np.inf)
-        self.cogs = np.empty((B, P))
-        self.success = np.empty((B, P))
+        self.capacity = _by_draw(B, P, fill=np.inf)
+        self.cogs = _by_draw(B, P)
+        self.success = _by_draw(B, P)
         ramp_p = np.empty((B, P))
         for j, p in enumerate(st.products):
             prod = scn.products[p]
@@ -165,20 +172,20 @@ class BatchSim:
             self.success[:, j] = S.val(prod.manufacturing_success, base + ".manufacturing_success")
             ramp_p[:, j] = S.val(prod.ramp_months, base + ".ramp_months")
         # lanes
-        self.avail = np.zeros((B, L), dtype=bool)
-        self.withdrawn = np.zeros((B, L), dtype=bool)
-        self.launch_t = np.full((B, L), np.inf)
-        self.price = np.empty((B, L))
-        self.gtn = np.empty((B, L))
-        self.price_chg = np.empty((B, L))
-        self.base_attr = np.ones((B, L))
-        self.safety = np.ones((B, L))
-        self.rank_mult = np.ones((B, L))
+        self.avail = _by_draw(B, L, fill=False, dtype=bool)
+        self.withdrawn = _by_draw(B, L, fill=False, dtype=bool)
+        self.launch_t = _by_draw(B, L, fill=np.inf)
+        self.price = _by_draw(B, L)
+        self.gtn = _by_draw(B, L)
+        self.price_chg = _by_draw(B, L)
+        self.base_attr = _by_draw(B, L, fill=1.0)
+        self.safety = _by_draw(B, L, fill=1.0)
+        self.rank_mult = _by_draw(B, L, fill=1.0)
         self.ramp_months = ramp_p[:, st.lane_product]
-        self.comp = np.zeros((B, L))
-        self.queue = np.zeros((B, L))
-        self.share = np.zeros((B, L, K))
-        self.oop = np.ones((B, L, K))
+        self.comp = _by_draw(B, L)
+        self.queue = _by_draw(B, L)
+        self.share = _by_draw(B, L, K)
+        self.oop = _by_draw(B, L, K, fill=1.0)
         global_w = scn.preference.weights
         for l, (p, r, i) in enumerate(st.lanes):
             prod = scn.products[p]
@@ -202,7 +209,7 @@ class BatchSim:
                 if covered:
                     self.oop[:, l, k] = S.val(ch.out_of_pocket, f"regions.{r}.payers.{cname}.out_of_pocket")
         tot = self.share.sum(axis=2, keepdims=True)
-        self.share = np.divide(self.share, tot, out=np.zeros_like(self.share), where=tot > 0)
+        np.divide(self.share, tot, out=self.share, where=tot > 0)
         self.lane_aff = self.has_aff[st.lane_region]
         # deal shares: lane -> company-product rows
         self._deal_matrices()
@@ -486,8 +493,8 @@ class BatchSim:
             yield self.env.timeout(first_jan)
         while self.env.now < st.T:
             t = self.env.now
-            launched = self.launch_t < t
-            self.price = np.where(launched, self.price * (1.0 + self.price_chg), self.price)
+            P_ = self.price.T  # (lanes, draws), in place so views stay valid
+            np.multiply(P_, 1.0 + self.price_chg.T, out=P_, where=t > self.launch_t.T)
             self.access_dirty = self.price_dirty = True
             yield self.env.timeout(12)
 
@@ -497,15 +504,17 @@ class BatchSim:
 
     @property
     def net_price_succ(self) -> np.ndarray:
-        """Net price per manufacturing slot used (only successful products are paid for)."""
+        """(lanes, draws) net price per manufacturing slot used (only successful products are paid)."""
         if self.price_dirty:
-            self._nps = self.price * (1.0 - self.gtn) * self.succ_l
+            self._nps = self.price.T * (1.0 - self.gtn.T) * self.succ_T
             self.price_dirty = False
         return self._nps
 
     # ------------------------------------------------------------------ flow
+    # The flow works on (item, draw) arrays: `x.T` of the (draw, item) views above.
     def _segsum(self, x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x, self.st.seg_starts, axis=1)
+        """Sum the lanes of each cell: (L, B) -> (segments, B)."""
+        return np.add.reduceat(x, self.st.seg_starts, axis=0)
 
     def _update_ranks(self) -> None:
         """Entry rank of each launched product in its cell (ties share a rank), as a multiplier."""
@@ -527,21 +536,25 @@ class BatchSim:
 
         Only lanes in regions with an affordability curve need this; elsewhere everyone
         who wants a product can have it and demand follows the product mix directly.
+        Arrays here are (channel, affordable lane, draw).
         """
         ax = self.aff_ix
         if ax.size == 0:
             self.access_dirty = False
             return
         reg = self.st.lane_region[ax]
-        x = self.oop[:, ax, :] * self.price[:, ax, None]
-        a = F.affordable_share(x, self.aff_median[:, reg][:, :, None], self.aff_sigma[:, reg][:, :, None])
+        oop = self.oop.transpose(2, 1, 0)[:, ax, :]
+        x = oop * self.price.T[ax][None, :, :]
+        a = F.affordable_share(x, self.aff_median.T[reg][None], self.aff_sigma.T[reg][None])
         self.afford = a
-        am = np.where(self.avail[:, ax, None], a, 0.0)
-        self.reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
-        self.share_reach = self.share[:, ax, :] * self.reach
+        am = a * self.avail.T[ax][None, :, :]
+        reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
+        self.share_reach = self.share.transpose(2, 1, 0)[:, ax, :] * reach
         self.access_dirty = False
 
     def _prepare_flow(self) -> None:
+        """Everything the monthly flow needs that is fixed within a batch (also used by the
+        patient-level engine, which reuses `_demand`)."""
         st = self.st
         self.aff_ix = np.flatnonzero(self.lane_aff)
         cells = st.lane_cell[self.aff_ix]
@@ -559,101 +572,110 @@ class BatchSim:
         self.cap_prods = prods[starts] if prods.size else np.zeros(0, np.int64)
         self.cap_seg = (np.cumsum(np.r_[0, prods[1:] != prods[:-1]]).astype(np.int64) if prods.size
                         else np.zeros(0, np.int64))
+        rm = self.ramp_months.T
         with np.errstate(divide="ignore"):
-            self.inv_ramp = np.where(self.ramp_months > 0, 1.0 / np.maximum(self.ramp_months, 1e-300), np.inf)
-        self.inertia_l = self.inertia[:, st.lane_cell]
+            self.inv_ramp_T = np.ascontiguousarray(np.where(rm > 0, 1.0 / np.maximum(rm, 1e-300), np.inf))
+        self.inertia_T = np.ascontiguousarray(self.inertia.T[st.lane_cell])
         self.use_inertia = bool((self.inertia > 0).any())
+        self.log_growth_T = np.log1p(self.growth.T)
+        self.hazard_T = np.ascontiguousarray(self.hazard.T[st.lane_cell])
+        self.sites_T = np.ascontiguousarray(self.sites.transpose(2, 1, 0))  # (T, R, B)
+        self.succ_T = np.ascontiguousarray(self.success.T[st.lane_product])
         self.attr_dirty = True
-        self.attr_static = np.zeros((self.B, st.L))
+        self.price_dirty = True
 
-    def _demand(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Month t: eligible and addressable patients per cell, demand per lane (steps 1-4)."""
+    def _demand_T(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Month t, steps 1-4: eligible and addressable patients per cell (C, B), demand per lane (L, B)."""
         st = self.st
         if self.rank_dirty:
             self._update_ranks()
         if self.access_dirty:
             self._update_access()
         if self.attr_dirty:
-            self.avail_f = self.avail.astype(float)
-            self.attr_static = self.avail_f * self.base_attr * self.rank_mult * self.safety
-            self.hazard_eff = np.where(self.avail, self.hazard_l, 1.0)
+            av = self.avail.T
+            self.avail_T = av.astype(float)
+            self.attr_T = self.avail_T * self.base_attr.T * self.rank_mult.T * self.safety.T
+            self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
             self.attr_dirty = False
         # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
-        elig = self.E0 * np.exp(self.log_growth * (t / 12.0)) * (1.0 / 12.0)
-        launched = np.isfinite(self.t0)
-        tau = np.where(launched, (t - self.t0 + 0.5) * (1.0 / 12.0), 0.0)
-        pool = elig * (self.bm * F.bass_cdf(tau, self.bp, self.bq)) * self.sites_t[t][:, st.cell_region]
+        t0 = self.t0.T
+        elig = self.E0.T * np.exp(self.log_growth_T * (t / 12.0)) * (1.0 / 12.0)
+        launched = np.isfinite(t0)
+        tau = np.where(launched, (t - t0 + 0.5) * (1.0 / 12.0), 0.0)
+        pool = elig * (self.bm.T * F.bass_cdf(tau, self.bp.T, self.bq.T)) * self.sites_T[t][st.cell_region]
         # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
-        attract = self.attr_static * np.clip((t + 1.0 - self.launch_t) * self.inv_ramp, 0.0, 1.0)
-        target = attract * _inv_pos(self._segsum(attract))[:, st.lane_seg]
+        attract = self.attr_T * np.clip((t + 1.0 - self.launch_t.T) * self.inv_ramp_T, 0.0, 1.0)
+        target = attract * _inv_pos(self._segsum(attract))[st.lane_seg]
+        comp_T = self.comp.T
         if self.use_inertia:
-            comp = (self.inertia_l * self.comp + (1.0 - self.inertia_l) * target) * self.avail_f
-            ctot = self._segsum(comp)
-            comp = np.where((ctot > 0)[:, st.lane_seg], comp * _inv_pos(ctot)[:, st.lane_seg], target)
+            mix = (self.inertia_T * comp_T + (1.0 - self.inertia_T) * target) * self.avail_T
+            ctot = self._segsum(mix)
+            comp_T[...] = np.where((ctot > 0)[st.lane_seg], mix * _inv_pos(ctot)[st.lane_seg], target)
         else:
-            comp = target
-        self.comp = comp
-        pool_l = pool[:, st.lane_cell]
-        demand = pool_l * comp
+            comp_T[...] = target
+        pool_l = pool[st.lane_cell]
+        demand = pool_l * comp_T
         ax = self.aff_ix
         if ax.size:
             # each payer channel's patients choose among the products they can afford
-            ac = self.afford * comp[:, ax, None]
+            ac = self.afford * comp_T[ax][None, :, :]
             den = np.add.reduceat(ac, self.aff_starts, axis=1)
-            w = (self.share_reach * ac * _inv_pos(den)[:, self.aff_seg, :]).sum(axis=2)
-            demand[:, ax] = pool_l[:, ax] * w
+            w = (self.share_reach * ac * _inv_pos(den)[:, self.aff_seg, :]).sum(axis=0)
+            demand[ax] = pool_l[ax] * w
         return elig, pool, demand
 
-    def _serve(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Step 5: queue, capacity shared first come first served by a product's lanes, drop-out."""
-        q = self.queue + demand
-        served = q * self.avail_f
+    def _demand(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_demand_T` as (draw, item) views."""
+        elig, pool, demand = self._demand_T(t)
+        return elig.T, pool.T, demand.T
+
+    def _serve_T(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step 5 on (L, B): queue, capacity shared first come first served by a product's lanes, drop-out."""
+        queue = self.queue.T
+        q = queue + demand
+        served = q * self.avail_T
         cl = self.cap_lanes
         if cl.size:
-            qc = served[:, cl]
-            qp = np.add.reduceat(qc, self.cap_starts, axis=1)
-            ratio_p = np.minimum(qp, self.capacity[:, self.cap_prods]) * _inv_pos(qp)
-            served[:, cl] = qc * ratio_p[:, self.cap_seg]
+            qc = served[cl]
+            qp = np.add.reduceat(qc, self.cap_starts, axis=0)
+            ratio_p = np.minimum(qp, self.capacity.T[self.cap_prods]) * _inv_pos(qp)
+            served[cl] = qc * ratio_p[self.cap_seg]
         rest = q - served
-        dropped = rest * self.hazard_eff
-        self.queue = rest - dropped
-        return served, dropped, self.queue
+        dropped = rest * self.hazard_eff_T
+        queue[...] = rest - dropped
+        return served, dropped, queue
 
     def _flow(self) -> Any:
         st = self.st
         yield self.env.timeout(0.5)
         self._prepare_flow()
-        self.log_growth = np.log1p(self.growth)
-        self.hazard_l = self.hazard[:, st.lane_cell]
-        self.sites_t = np.ascontiguousarray(self.sites.transpose(2, 0, 1))  # (T, B, R)
-        self.succ_l = self.success[:, st.lane_product]
         acc = self.acc
         pom = st.period_of_month
         for t in range(st.T):
             per = pom[t]
-            elig, pool, demand = self._demand(t)
-            served, dropped, waiting = self._serve(demand)
-            acc["demand"][:, per] += demand
-            acc["served"][:, per] += served
-            acc["dropped"][:, per] += dropped
-            acc["waiting"][:, per] = waiting
-            acc["revenue_local"][:, per] += served * self.net_price_succ
-            acc["eligible"][:, per] += elig
-            acc["addressable"][:, per] += pool
+            elig, pool, demand = self._demand_T(t)
+            served, dropped, waiting = self._serve_T(demand)
+            acc["demand"][per] += demand
+            acc["served"][per] += served
+            acc["dropped"][per] += dropped
+            acc["waiting"][per] = waiting
+            acc["revenue_local"][per] += served * self.net_price_succ
+            acc["eligible"][per] += elig
+            acc["addressable"][per] += pool
             yield self.env.timeout(1)
 
     def run(self) -> BatchOutput:
         st, B = self.st, self.B
         L, C, NP = st.L, st.C, st.NP
-        # accumulators laid out (draw, period, item): a month's slice is contiguous per draw
-        self.acc = {m: np.zeros((B, NP, L)) for m in ("demand", "served", "dropped", "waiting", "revenue_local")}
-        self.acc["eligible"] = np.zeros((B, NP, C))
-        self.acc["addressable"] = np.zeros((B, NP, C))
+        # accumulators laid out (period, item, draw): a month's slice is one contiguous block
+        self.acc = {m: np.zeros((NP, L, B)) for m in ("demand", "served", "dropped", "waiting", "revenue_local")}
+        self.acc["eligible"] = np.zeros((NP, C, B))
+        self.acc["addressable"] = np.zeros((NP, C, B))
         self._schedule_all()
         if st.L:
             self.env.process(self._flow())
         self.env.run(until=st.T + 1)
-        a = self.acc
+        a = {k: np.ascontiguousarray(v.transpose(2, 0, 1)) for k, v in self.acc.items()}  # (B, NP, item)
         fx_l = self.fx[:, st.lane_region][:, None, :]
         cogs_l = self.cogs[:, st.lane_product][:, None, :]
         infused = a["served"] * self.success[:, st.lane_product][:, None, :]
