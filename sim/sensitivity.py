@@ -328,8 +328,9 @@ def plot_tornado(df: pd.DataFrame, *, ax: Any = None, top: int = 15, title: str 
 
     plt = _mpl()
     d = df.head(top).iloc[::-1]
+    labels = [f"{_short(r.input)}\n[{r.value_low_text} → {r.value_high_text}]" for r in d.itertuples()]
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.4 * max(len(d), 3) + 1.4))
+        _, ax = plt.subplots(figsize=(10, 0.5 * max(len(d), 3) + 1.4))
     base = float(df["base_median"].iloc[0]) if len(df) else 0.0
     y = np.arange(len(d))
     lo_q = int(round(100 * float(df["low_quantile"].iloc[0]))) if len(df) else 10
@@ -337,7 +338,6 @@ def plot_tornado(df: pd.DataFrame, *, ax: Any = None, top: int = 15, title: str 
     ax.barh(y, d["output_low"] - base, left=base, color="C0", alpha=0.8, label=f"input at P{lo_q}")
     ax.barh(y, d["output_high"] - base, left=base, color="C3", alpha=0.8, label=f"input at P{hi_q}")
     ax.axvline(base, color="black", lw=1)
-    labels = [f"{_short(r.input)}  [{r.value_low_text} → {r.value_high_text}]" for r in d.itertuples()]
     ax.set_yticks(y, labels, fontsize=7)
     if money:
         ax.xaxis.set_major_formatter(_money_formatter(""))

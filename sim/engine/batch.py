@@ -356,8 +356,9 @@ class BatchSim:
         c = int(self.st.lane_cell[l])
 
         def act(idx: np.ndarray, t: np.ndarray) -> None:
-            ok = ~self.withdrawn[idx, l]
-            self.avail[idx[ok], l] = True
+            ok = ~self.withdrawn[idx, l]  # withdrawn before launch: the launch never happens
+            idx, t = idx[ok], t[ok]
+            self.avail[idx, l] = True
             self.launch_t[idx, l] = t
             self.t0[idx, c] = np.minimum(self.t0[idx, c], t)
             self.rank_dirty = self.access_dirty = True
@@ -488,9 +489,9 @@ class BatchSim:
     def _yearly_prices(self) -> Any:
         """Every January, launched products' list prices move by their yearly change."""
         st = self.st
-        first_jan = (12 - st.start % 12) % 12
-        if first_jan:
-            yield self.env.timeout(first_jan)
+        # the stated price holds at the later of launch and scenario start; changes come each January after
+        first_jan = (12 - st.start % 12) % 12 or 12
+        yield self.env.timeout(first_jan)
         while self.env.now < st.T:
             t = self.env.now
             P_ = self.price.T  # (lanes, draws), in place so views stay valid
@@ -638,7 +639,8 @@ class BatchSim:
         if cl.size:
             qc = served[cl]
             qp = np.add.reduceat(qc, self.cap_starts, axis=0)
-            ratio_p = np.minimum(qp, self.capacity.T[self.cap_prods]) * _inv_pos(qp)
+            cap = self.capacity.T[self.cap_prods]
+            ratio_p = np.where(qp <= cap, 1.0, cap * _inv_pos(qp))  # exactly 1 when capacity is not binding
             served[cl] = qc * ratio_p[self.cap_seg]
         rest = q - served
         dropped = rest * self.hazard_eff_T

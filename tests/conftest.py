@@ -1,0 +1,98 @@
+"""Shared fixtures and helpers: scenarios built as Python dicts, written to YAML, loaded and run."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from sim.engine.batch import BatchOutput, simulate_batch
+from sim.engine.structure import Structure, build_structure
+from sim.scenario import load_scenario
+from sim.scenario.schema import Scenario
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "scenarios" / "example_small.yaml"
+ACTUALS = Path("/work/shared/data/cart_sales_2017_2022.csv")
+
+# A minimal valid scenario: one region, one indication, one product launched at the start,
+# no uncertainty, no capacity limit, sites 1, one payer without out-of-pocket, success 1,
+# growth 0. Tests deep-copy it (``base_scenario()``) and change what they need.
+BASE: dict[str, Any] = {
+    "name": "base",
+    "start": "2020-01",
+    "end": "2022-12",
+    "regions": {"US": {"sites": 1.0, "payers": {"insured": {"share": 1.0, "out_of_pocket": 0.0}}}},
+    "indications": {
+        "X": {
+            "uptake": {"p": 0.05, "q": 0.4, "ceiling": 0.5},
+            "drop_out": 0.1,
+            "markets": {"US": {"eligible": 1200.0, "growth": 0.0}},
+        }
+    },
+    "products": {
+        "A": {
+            "company": "CoA",
+            "target": "CD19",
+            "ramp_months": 0,
+            "manufacturing_success": 1.0,
+            "regions": {"US": {"price": 100000.0, "launches": {"X": "2020-01"}}},
+        }
+    },
+}
+
+
+def base_scenario() -> dict[str, Any]:
+    """A fresh deep copy of the minimal valid scenario dict."""
+    return copy.deepcopy(BASE)
+
+
+def example_scenario() -> dict[str, Any]:
+    """The shipped worked example as a dict (to be modified by tests)."""
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def write_scenario(tmp_path: Path, data: dict[str, Any], name: str = "scenario.yaml") -> Path:
+    """Write a scenario dict as YAML in tmp_path and return the file path."""
+    path = Path(tmp_path) / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load_dict(tmp_path: Path, data: dict[str, Any], name: str = "scenario.yaml") -> Scenario:
+    """Write, load and validate a scenario dict (the full loader path, reference checks included)."""
+    return load_scenario(write_scenario(tmp_path, data, name)).scenario
+
+
+def simulate(scn: Scenario, draws: int | np.ndarray = 1, seed: int = 0,
+             freq: str | None = None) -> tuple[Structure, BatchOutput]:
+    """build_structure + simulate_batch for draws 0..draws-1 (or the given draw ids)."""
+    st = build_structure(scn, freq)
+    ids = np.arange(draws) if np.isscalar(draws) else np.asarray(draws)
+    return st, simulate_batch(st, seed, ids)
+
+
+def lane_index(st: Structure, product: str, region: str, indication: str) -> int:
+    return st.lanes.index((product, region, indication))
+
+
+def bass_F(tau: np.ndarray, p: float, q: float) -> np.ndarray:
+    """Closed-form Bass cumulative adoption, written independently of sim.engine.formulas."""
+    tau = np.maximum(np.asarray(tau, dtype=float), 0.0)
+    e = np.exp(-(p + q) * tau)
+    return (1.0 - e) / (1.0 + (q / p) * e)
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path):
+    """Factory fixture: scenario_file(dict) -> path of a YAML file in tmp_path."""
+    counter = iter(range(10_000))
+
+    def make(data: dict[str, Any]) -> Path:
+        return write_scenario(tmp_path, data, f"scenario_{next(counter)}.yaml")
+
+    return make

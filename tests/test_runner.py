@@ -1,0 +1,152 @@
+"""Runner and results: reproducibility across batch sizes and workers, results folders,
+and the Results reader's grouping and period conversion."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import EXAMPLE, example_scenario, load_dict, simulate, write_scenario
+
+from sim.engine.batch import simulate_batch
+from sim.engine.structure import build_structure
+from sim.errors import ScenarioError
+from sim.results import Results
+from sim.runner import run
+from sim.scenario import load_scenario
+
+TABLES = ("lanes", "cells", "companies", "events")
+
+
+def _concat(outs, attr: str) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([getattr(o, attr)[k] for o in outs], axis=0) for k in getattr(outs[0], attr)}
+
+
+@pytest.fixture(scope="module")
+def example_structure():
+    d = example_scenario()
+    d["events"]["cilta_cap"] = {"type": "capacity", "product": "Ciltacel", "capacity": 120.0,
+                                "date": {"dist": "uniform", "min": "2023-01", "max": "2027-01"},
+                                "probability": 0.5}
+    from sim.scenario.schema import Scenario
+
+    return build_structure(Scenario.model_validate(d), "quarter")
+
+
+def test_batch_split_does_not_change_results(example_structure) -> None:
+    st, n, seed = example_structure, 23, 17
+    whole = simulate_batch(st, seed, np.arange(n))
+    for size in (1, 7):
+        outs = [simulate_batch(st, seed, np.arange(s, min(s + size, n))) for s in range(0, n, size)]
+        for attr in ("lanes", "cells", "companies", "events"):
+            got, ref = _concat(outs, attr), getattr(whole, attr)
+            assert got.keys() == ref.keys()
+            for k in ref:
+                assert np.array_equal(got[k], ref[k], equal_nan=True), (size, attr, k)
+    # draw i depends only on (seed, i): a batch of draws [5, 2] equals those rows of the whole
+    part = simulate_batch(st, seed, np.array([5, 2]))
+    assert np.array_equal(part.lanes["revenue"], whole.lanes["revenue"][[5, 2]])
+    # a different seed gives different draws
+    other = simulate_batch(st, seed + 1, np.arange(n))
+    assert not np.array_equal(other.lanes["revenue"], whole.lanes["revenue"])
+
+
+def _read_all(path) -> dict[str, pd.DataFrame]:
+    res = Results(path)
+    return {t: res.table(t) for t in TABLES}
+
+
+def test_run_is_identical_for_workers_and_batch_sizes(tmp_path) -> None:
+    loaded = load_scenario(EXAMPLE)
+    kw = dict(draws=24, seed=5, freq="year")
+    p1 = run(loaded, out=tmp_path / "w1", workers=1, **kw)
+    p2 = run(loaded, out=tmp_path / "w2", workers=2, batch_size=5, **kw)
+    p3 = run(loaded, out=tmp_path / "w1b3", workers=1, batch_size=3, **kw)
+    meta2 = json.loads((p2 / "metadata.json").read_text())
+    assert meta2["workers"] == 2 and meta2["batches"] == 5  # the parallel path really ran
+    assert len(list((p3 / "parts").glob("lanes-*.parquet"))) == 8
+    ref = _read_all(p1)
+    for p in (p2, p3):
+        got = _read_all(p)
+        for t in TABLES:
+            pd.testing.assert_frame_equal(got[t], ref[t], check_exact=True)
+        r_ref, r_got = Results(p1), Results(p)
+        for metric in ("revenue", "infused", "waiting"):
+            assert np.array_equal(r_got.array(metric), r_ref.array(metric))
+        assert (p / "summary.csv").read_bytes() == (p1 / "summary.csv").read_bytes()
+    # the draws are in order 0..n-1 whatever the split
+    assert np.array_equal(Results(p2).draws, np.arange(24))
+    # another seed differs
+    p4 = run(loaded, out=tmp_path / "seed6", workers=1, draws=24, seed=6, freq="year")
+    assert not np.array_equal(Results(p4).array("revenue"), Results(p1).array("revenue"))
+
+
+def test_run_matches_the_engine_and_writes_a_complete_folder(tmp_path) -> None:
+    loaded = load_scenario(EXAMPLE)
+    path = run(loaded, draws=10, seed=3, out=tmp_path / "r", freq="quarter")
+    meta = json.loads((path / "metadata.json").read_text())
+    assert meta["status"] == "complete" and meta["draws"] == 10 and meta["seed"] == 3
+    assert meta["frequency"] == "quarter"
+    assert (path / "summary.csv").exists() and (path / "scenario.yaml").exists()
+    assert not (tmp_path / "r.partial").exists()
+    st, out = simulate(loaded.scenario, draws=10, seed=3, freq="quarter")
+    res = Results(path)
+    assert res.periods == st.periods
+    # stored as float32: the folder holds the engine's numbers to float32 precision
+    arr = res.array("revenue")  # (draws, periods, lanes)
+    np.testing.assert_allclose(arr, out.lanes["revenue"].transpose(0, 2, 1), rtol=1e-6)
+    # the merged scenario stored in the folder loads back to the same scenario
+    again = load_scenario(path / "scenario.yaml")
+    assert again.scenario == loaded.scenario
+
+
+def test_existing_results_folder_needs_force(tmp_path) -> None:
+    loaded = load_scenario(EXAMPLE)
+    path = run(loaded, draws=3, seed=1, out=tmp_path / "r")
+    stamp = (path / "metadata.json").read_text()
+    with pytest.raises(ScenarioError, match="already exists"):
+        run(loaded, draws=3, seed=2, out=tmp_path / "r")
+    assert (path / "metadata.json").read_text() == stamp  # untouched
+    run(loaded, draws=4, seed=2, out=tmp_path / "r", force=True)
+    assert json.loads((path / "metadata.json").read_text())["draws"] == 4
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"draws": 0}, "draws"), ({"workers": 0}, "workers"), ({"freq": "week"}, "freq"),
+])
+def test_run_refuses_bad_arguments(tmp_path, kwargs, match) -> None:
+    args = {"draws": 2, "seed": 0, "out": tmp_path / "r"} | kwargs
+    with pytest.raises(ScenarioError, match=match):
+        run(EXAMPLE, **args)
+    assert not (tmp_path / "r").exists()
+
+
+def test_results_grouping_and_period_conversion(tmp_path) -> None:
+    d = example_scenario()
+    path = write_scenario(tmp_path, d)
+    pm = run(path, draws=8, seed=4, out=tmp_path / "m", freq="month")
+    py = run(path, draws=8, seed=4, out=tmp_path / "y", freq="year")
+    rm, ry = Results(pm), Results(py)
+    # product groups add up to the total
+    groups, periods, by_prod = rm.grouped("revenue", "product")
+    assert groups == sorted(load_dict(tmp_path, d).products)
+    _, _, total = rm.grouped("revenue", "total")
+    np.testing.assert_allclose(by_prod.sum(axis=1), total[:, 0], rtol=1e-6)
+    # monthly results converted to years equal a yearly run (flows summed, stocks at year end)
+    for metric in ("revenue", "infused", "dropped", "waiting", "eligible"):
+        g1, p1, a1 = rm.grouped(metric, "region", freq="year")
+        g2, p2, a2 = ry.grouped(metric, "region")
+        assert (g1, p1) == (g2, p2)
+        np.testing.assert_allclose(a1, a2, rtol=2e-5, atol=1e-3, err_msg=metric)
+    _, _, w_month = rm.grouped("waiting", "total")
+    _, _, w_year = rm.grouped("waiting", "total", freq="year")
+    np.testing.assert_array_equal(w_year[:, 0], w_month[:, 0, 11::12])
+    # filters select, and a filter matching nothing is a user error
+    g, _, us = rm.grouped("revenue", "product", filters={"region": ["US"]})
+    assert g == ["Axicel", "Ciltacel"]
+    with pytest.raises(ScenarioError, match="matches nothing"):
+        rm.grouped("revenue", "product", filters={"region": ["Mars"]})
+    with pytest.raises(ScenarioError, match="cannot report by month"):
+        ry.grouped("revenue", "total", freq="month")
