@@ -271,14 +271,19 @@ class Results:
         return groups, periods, g
 
 
-def summarize(arr: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean, sd, standard error of the mean and percentiles over draws (axis 0)."""
+def summarize(arr: np.ndarray, with_se: bool = False) -> dict[str, np.ndarray]:
+    """Mean, sd, standard error of the mean and percentiles over draws (axis 0); with_se adds
+    the Monte Carlo standard errors of P10, P50 and P90 (order-statistic intervals)."""
     n = arr.shape[0]
     out = {"mean": arr.mean(axis=0), "sd": arr.std(axis=0, ddof=1) if n > 1 else np.zeros(arr.shape[1:])}
     out["se_mean"] = out["sd"] / np.sqrt(n)
     q = np.percentile(arr, PERCENTILES, axis=0)
     for k, p in enumerate(PERCENTILES):
         out[f"p{p}"] = q[k]
+    if with_se:
+        from sim.convergence import percentile_se
+
+        out.update(percentile_se(arr, (10, 50, 90)))  # Monte Carlo error of the reported band
     return out
 
 
@@ -300,7 +305,7 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd
             current = metric
         table = "companies" if by == "company" else None
         groups, periods, arr = res.grouped(metric, by, table=table)
-        stats = summarize(arr)
+        stats = summarize(arr, with_se=True)
         G, NPer = len(groups), len(periods)
         df = pd.DataFrame({
             "level": by,

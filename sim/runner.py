@@ -71,11 +71,11 @@ def _structure_for(scenario_data: dict[str, Any], freq: str | None) -> Structure
 
 def simulate(st: Structure, seed: int, task: BatchTask, design: str, draws: int, engine: str) -> Any:
     """One batch's BatchOutput, with the design object cached per process."""
-    from sim.sampling import make_design
+    from sim.sampling import design_for
 
-    key = ("design", design, draws, seed)
+    key = ("design", design, draws, seed, id(st))
     if key not in _WORKER:
-        _WORKER[key] = make_design(design, draws, seed)
+        _WORKER[key] = design_for(st.scenario, design, draws, seed)
     ids = np.arange(task.start, task.stop)
     if engine == "patient":
         from sim.engine.patient import simulate_patient

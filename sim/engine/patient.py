@@ -127,6 +127,8 @@ class PatientSim(BatchSim):
         self.m_net_price = np.zeros((L, T))  # local net price of the month (price x (1 - gtn))
         self.m_slots = np.zeros((P, T))  # slots released per product and month (inf = no limit)
         self.expected_demand = np.zeros((L, T))  # the batch engine's fluid demand, for checks
+        self.m_eligible = np.zeros((st.C, T))  # expected values, as in the batch engine
+        self.m_addressable = np.zeros((st.C, T))
         self.month = -1
         self.closed = False
         self.waiting: dict[int, _Waiting] = {}
@@ -141,7 +143,7 @@ class PatientSim(BatchSim):
             self.closed = True
             return
         yield self.env.timeout(0.5)
-        self._batch_flow_setup()
+        self._prepare_flow()  # the batch engine's flow set-up, so its `_demand` is reused as is
         P = len(st.products)
         self.pools = [simpy.Container(self.env) for _ in range(P)]
         self.unlimited = np.zeros(P, dtype=bool)
@@ -152,7 +154,6 @@ class PatientSim(BatchSim):
         with np.errstate(divide="ignore"):
             self.renege_rate = np.where(h >= 1.0, np.inf, -np.log1p(-np.minimum(h, 1.0)))  # per month
         cell_lanes = [np.flatnonzero(st.lane_cell == c) for c in range(st.C)]
-        pom = st.period_of_month
         for t in range(st.T + 1):
             if t > 0:
                 self._end_month(t - 1)
@@ -161,8 +162,8 @@ class PatientSim(BatchSim):
             self.month = t
             elig, pool, demand = self._demand(t)  # the batch engine's expected values
             self.expected_demand[:, t] = demand[0]
-            self.acc["eligible"][:, pom[t]] += elig
-            self.acc["addressable"][:, pom[t]] += pool
+            self.m_eligible[:, t] = elig[0]
+            self.m_addressable[:, t] = pool[0]
             avail = self.avail[0].copy()
             self.m_net_price[:, t] = self.net_price[0]
             # lanes not available this month lose their waiting patients (batch: hazard 1)
@@ -181,19 +182,6 @@ class PatientSim(BatchSim):
                 self.env.process(self._arrivals(who[order], when[order]))
             yield self.env.timeout(1)
         self._close()
-
-    def _batch_flow_setup(self) -> None:
-        """The preamble of `BatchSim._flow`, so that its `_demand` (steps 1-4) is reused as is.
-
-        Keep in step with batch.py; `tests/test_patient_engine.py` checks draw by draw that
-        the expected demand seen here equals the batch engine's demand.
-        """
-        st = self.st
-        self._prepare_flow()
-        self.log_growth = np.log1p(self.growth)
-        self.hazard_l = self.hazard[:, st.lane_cell]
-        self.sites_t = np.ascontiguousarray(self.sites.transpose(2, 0, 1))  # (T, B, R)
-        self.succ_l = self.success[:, st.lane_product]
 
     def _refill(self, t: int) -> None:
         """Month t's slots: last month's unused slots expire, the new ones go FCFS to the queue."""
@@ -238,21 +226,35 @@ class PatientSim(BatchSim):
         self.closed = True
         for w in self.waiting.values():
             self._log(w.pid, w.lane, WAITING, self.st.T - 1)
-        # the batch engine's monthly accumulators (draw, period, item), from the ledgers;
-        # `run` then replaces infused/failed (the batch engine derives them from served x success)
-        pom = self.st.period_of_month
-        last = np.r_[np.flatnonzero(np.diff(pom)), self.st.T - 1]  # last month of each period
+        # the batch engine's accumulators, from the ledgers; `run` then replaces infused and
+        # failed (the batch engine derives them from served x success)
+        last = np.r_[np.flatnonzero(np.diff(self.st.period_of_month)), self.st.T - 1]  # last month of each period
         ledgers = {"demand": self.m_arrived, "served": self.m_served, "infused": self.m_infused,
-                   "dropped": self.m_dropped, "revenue_local": self.m_infused * self.m_net_price}
+                   "dropped": self.m_dropped, "revenue_local": self.m_infused * self.m_net_price,
+                   "eligible": self.m_eligible, "addressable": self.m_addressable}
         for name, x in ledgers.items():
             if name in self.acc:
-                np.add.at(self.acc[name][0], pom, x.T.astype(float))
+                self._put_acc(name, self.period_totals(x)[0])
         if "waiting" in self.acc:
-            self.acc["waiting"][0] = self.m_waiting[:, last].T
+            self._put_acc("waiting", self.m_waiting[:, last].astype(float))
+
+    def _put_acc(self, name: str, x: np.ndarray) -> None:
+        """Add an (items, periods) table to the batch engine's accumulator `name` (one draw)."""
+        a = self.acc[name]
+        n, NP = x.shape
+        if a.shape == (NP, n, 1):  # (period, item, draw): the batch engine's layout
+            a[:, :, 0] += x.T
+        elif a.shape == (1, NP, n):  # (draw, period, item)
+            a[0] += x.T
+        elif a.shape == (1, n, NP):  # (draw, item, period)
+            a[0] += x
+        else:
+            raise RuntimeError(f"unexpected layout {a.shape} of BatchSim.acc[{name!r}]; "
+                               "update PatientSim._put_acc")
 
     def period_totals(self, x: np.ndarray) -> np.ndarray:
-        """(L, T) monthly ledger -> (1, L, NP) period sums."""
-        out = np.zeros((self.st.L, self.st.NP))
+        """(items, T) monthly ledger -> (1, items, NP) period sums."""
+        out = np.zeros((x.shape[0], self.st.NP))
         np.add.at(out.T, self.st.period_of_month, x.T.astype(float))
         return out[None]
 
@@ -321,6 +323,11 @@ class PatientSim(BatchSim):
             raise RuntimeError("the patient flow did not reach its closing step at month T + 0.5; "
                                "BatchSim.run must run the environment past it")
         if self.st.L:
+            # the engines share the accumulators' meaning; check they were laid out right
+            if not (np.allclose(out.lanes["demand"], self.period_totals(self.m_arrived))
+                    and np.allclose(out.cells["eligible"], self.period_totals(self.m_eligible))):
+                raise RuntimeError("patient-engine ledgers and BatchSim output disagree; "
+                                   "update PatientSim._put_acc to BatchSim's accumulator layout")
             infused = self.period_totals(self.m_infused)
             out.lanes["infused"] = infused
             out.lanes["failed"] = self.period_totals(self.m_served) - infused

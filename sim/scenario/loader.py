@@ -323,6 +323,11 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1], path=fmt_loc(loc))
         for loc, msg in check_references(scenario)
     ]
+    if not problems and scenario.correlations:
+        problems = [
+            ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1], path=fmt_loc(loc))
+            for loc, msg in _check_correlations(scenario)
+        ]
     if problems:
         raise ScenarioError("invalid scenario", file=str(p), problems=problems)
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
@@ -333,3 +338,31 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         sha256=hashlib.sha256(canonical).hexdigest(),
         files=tuple(files),
     )
+
+
+def _check_correlations(scn: Scenario) -> list[tuple[Loc, str]]:
+    """Correlated inputs must be uncertain inputs of this scenario; the matrix must be valid.
+
+    The names are those the engine samples, found by a one-draw dry run."""
+    import numpy as np
+
+    from sim.correlation import check_corr
+    from sim.engine.batch import simulate_batch
+    from sim.engine.structure import build_structure
+
+    known = set(simulate_batch(build_structure(scn), 0, np.arange(1)).inputs)
+    out: list[tuple[Loc, str]] = []
+    seen: dict[str, int] = {}
+    for k, c in enumerate(scn.correlations):
+        for j, name in enumerate(c.inputs):
+            if name not in known:
+                out.append((("correlations", k, "inputs", j), f"'{name}' is not an uncertain input of this "
+                            f"scenario{did_you_mean(name, known)}"))
+            elif name in seen:
+                out.append((("correlations", k, "inputs", j), f"'{name}' is already in correlations[{seen[name]}]"))
+            seen.setdefault(name, k)
+        try:
+            check_corr(np.asarray(c.as_matrix(), dtype=float), len(c.inputs))
+        except ValueError as exc:
+            out.append((("correlations", k), str(exc)))
+    return out

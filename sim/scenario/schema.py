@@ -284,6 +284,35 @@ class Preference(Frozen):
     weights: dict[str, Number] = {}
 
 
+class Correlation(Frozen):
+    """Rank (Spearman) correlation between named uncertain inputs (field paths, as in `sim
+    sensitivity`); a yes/no event is named by its path + '.fires'."""
+
+    inputs: list[str] = Field(min_length=2)
+    rank: float | None = Field(None, ge=-1, le=1)
+    matrix: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Correlation:
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError("inputs: each input may appear once")
+        if (self.rank is None) == (self.matrix is None):
+            raise ValueError("give either 'rank' (for two inputs) or 'matrix' (k x k)")
+        if self.rank is not None and len(self.inputs) != 2:
+            raise ValueError("'rank' is for exactly two inputs; use 'matrix' for more")
+        if self.matrix is not None:
+            k = len(self.inputs)
+            if len(self.matrix) != k or any(len(row) != k for row in self.matrix):
+                raise ValueError(f"matrix must be {k} x {k} for {k} inputs")
+        return self
+
+    def as_matrix(self) -> list[list[float]]:
+        if self.matrix is not None:
+            return self.matrix
+        r = float(self.rank)  # type: ignore[arg-type]
+        return [[1.0, r], [r, 1.0]]
+
+
 class Output(Frozen):
     frequency: Literal["month", "quarter", "year"] = "year"
 
@@ -299,6 +328,8 @@ class Scenario(Frozen):
     products: dict[str, Product]
     preference: Preference = Preference()
     events: dict[str, Event] = {}
+    correlations: list[Correlation] = []
+    correlation_method: Literal["iman-conover", "copula"] = "iman-conover"
     output: Output = Output()
 
     @field_validator("end")
