@@ -31,7 +31,6 @@ _EXPORTS = {
     "simulate_batch": "sim.engine.batch",
     "build_structure": "sim.engine.structure",
     "ScenarioError": "sim.errors",
-    "compare": "sim.compare",
 }
 
 __all__ = ["__version__", *_EXPORTS]
