@@ -82,8 +82,14 @@ def batch_tables(st: Structure, out: BatchOutput) -> dict[str, pa.Table]:
     return tables
 
 
+LABEL_COLUMNS = ["period", "region", "indication", "product", "target", "company"]
+
+
 def _write_parquet(table: pa.Table, where: Any) -> None:
-    pq.write_table(table, where, compression="zstd", compression_level=1)
+    # dictionary-encode only the label columns: trying it on float columns costs 4x the write time
+    labels = [c for c in LABEL_COLUMNS if c in table.column_names]
+    pq.write_table(table, where, compression="zstd", compression_level=1,
+                   use_dictionary=labels or False, write_statistics=False)
 
 
 def write_tables(tables: dict[str, pa.Table | bytes], parts: Path, index: int) -> None:
@@ -236,8 +242,11 @@ class Results:
             f"companies: {', '.join(COMPANY_METRICS)}")
 
     def grouped(self, metric: str, by: str = "total", filters: dict[str, list[str]] | None = None,
-                freq: str | None = None, table: str | None = None) -> tuple[list[str], list[str], np.ndarray]:
-        """Per-draw sums by group and period: (groups, periods, array (draws, groups, periods))."""
+                freq: str | None = None, table: str | None = None, draws_last: bool = False,
+                ) -> tuple[list[str], list[str], np.ndarray]:
+        """Per-draw sums by group and period: (groups, periods, array (draws, groups, periods)).
+
+        draws_last=True returns the same shape as a view of memory contiguous along draws."""
         if table is None:
             table = "companies" if by == "company" and metric in ("revenue", "gross_profit") else self.table_for(metric)
             if table == "companies" and metric not in ("revenue", "gross_profit", "royalty", "deal_payments", "income"):
@@ -252,7 +261,12 @@ class Results:
             if keep:
                 onehot[k, gi[lab]] = 1.0
         N, NPd, I = arr.shape
-        g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
+        if draws_last:  # (groups, periods, draws), contiguous along draws, for fast percentiles
+            g = np.ascontiguousarray(
+                (onehot.T @ arr.reshape(N * NPd, I).T).reshape(len(groups), N, NPd).transpose(0, 2, 1))
+            g = g.transpose(2, 0, 1)  # a (draws, groups, periods) view of it
+        else:
+            g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
         periods = self.periods
         freq = freq or self.frequency
         if freq != self.frequency:
@@ -273,23 +287,39 @@ class Results:
 
 def summarize(arr: np.ndarray, with_se: bool = False) -> dict[str, np.ndarray]:
     """Mean, sd, standard error of the mean and percentiles over draws (axis 0); with_se adds
-    the Monte Carlo standard errors of P10, P50 and P90 (order-statistic intervals)."""
-    n = arr.shape[0]
-    out = {"mean": arr.mean(axis=0), "sd": arr.std(axis=0, ddof=1) if n > 1 else np.zeros(arr.shape[1:])}
-    out["se_mean"] = out["sd"] / np.sqrt(n)
-    q = np.percentile(arr, PERCENTILES, axis=0)
-    for k, p in enumerate(PERCENTILES):
-        out[f"p{p}"] = q[k]
-    if with_se:
-        from sim.convergence import percentile_se
+    the Monte Carlo standard errors of P10, P50 and P90 (from order-statistic 95 % intervals).
 
-        out.update(percentile_se(arr, (10, 50, 90)))  # Monte Carlo error of the reported band
-    return out
+    Works on one sorted, draw-contiguous copy: percentiles and order statistics are lookups."""
+    arr = np.asarray(arr, dtype=float)
+    n = arr.shape[0]
+    rest = arr.shape[1:]
+    flat = arr.reshape(n, -1) if arr.flags.c_contiguous else arr.transpose(*range(1, arr.ndim), 0).reshape(-1, n).T
+    x = np.sort(flat.T, axis=1)  # (items, draws); a copy sorted along contiguous rows
+    out = {"mean": x.mean(axis=1), "sd": x.std(axis=1, ddof=1) if n > 1 else np.zeros(x.shape[0])}
+    out["se_mean"] = out["sd"] / np.sqrt(n)
+    for p in PERCENTILES:  # linear interpolation, as numpy's default percentile
+        h = (n - 1) * p / 100.0
+        lo = int(np.floor(h))
+        hi = min(lo + 1, n - 1)
+        out[f"p{p}"] = x[:, lo] + (h - lo) * (x[:, hi] - x[:, lo])
+    if with_se:
+        from sim.convergence import order_statistic_ranks
+
+        z = 1.959963984540054
+        for p in (10, 50, 90):
+            if n < 2:
+                out[f"se_p{p}"] = np.full(x.shape[0], np.inf)
+                continue
+            a, b = order_statistic_ranks(n, p / 100.0)
+            a, b = int(np.clip(a, 0, n - 1)), int(np.clip(b, 0, n - 1))
+            out[f"se_p{p}"] = (x[:, b] - x[:, a]) / (2 * z)
+    return {k: v.reshape(rest) for k, v in out.items()}
 
 
 SUMMARY_PLAN: list[tuple[str, str]] = [
-    *[(by, m) for by in ("total", "product", "target", "region", "indication", "lane")
+    *[(by, m) for by in ("total", "product", "target", "region", "indication")
       for m in ("demand", "infused", "dropped", "waiting", "revenue", "gross_profit", "company_revenue")],
+    *[("lane", m) for m in ("infused", "revenue")],
     *[(by, m) for by in ("total", "region", "indication") for m in ("eligible", "addressable", "untreated")],
     *[("company", m) for m in ("revenue", "gross_profit", "royalty", "deal_payments", "income")],
 ]
@@ -304,7 +334,7 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd
             res._cache.clear()
             current = metric
         table = "companies" if by == "company" else None
-        groups, periods, arr = res.grouped(metric, by, table=table)
+        groups, periods, arr = res.grouped(metric, by, table=table, draws_last=True)
         stats = summarize(arr, with_se=True)
         G, NPer = len(groups), len(periods)
         df = pd.DataFrame({
