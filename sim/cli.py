@@ -160,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace an existing results folder")
     r.add_argument("--resume", action="store_true",
                    help="complete an interrupted run (same --out/--name; default: the latest one)")
-    r.add_argument("--engine", choices=["batch", "patient"], default="batch",
-                   help="batch: vectorised fluid flow (default); patient: per-patient simpy oracle (slow)")
+    r.add_argument("--engine", choices=["batch", "patient", "cohort"], default="batch",
+                   help="batch: vectorised fluid flow (default); patient: per-patient simpy oracle (slow); "
+                        "cohort: the batch flow one draw at a time (for benchmarks)")
     r.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local process pool (default) or dask.distributed")
     r.add_argument("--cluster", help="dask scheduler address tcp://HOST:PORT (implies --executor dask)")
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands living in their own modules; each module defines register(subparsers), which adds
 # a sub-parser with set_defaults(func=...). Imported lazily so start-up stays fast.
-EXTRA_COMMANDS: list[str] = ["sim.commands.analysis"]
+EXTRA_COMMANDS: list[str] = ["sim.commands.analysis", "sim.commands.report"]
 
 
 def _register_extra(sub: Any, module: str) -> None:

@@ -49,7 +49,7 @@ def plan_batches(draws: int, batch_size: int) -> list[BatchTask]:
 
 # Worker-side cache: the structure is built once per process, not once per batch.
 _WORKER: dict[Any, Any] = {}
-ENGINES = ("batch", "patient")
+ENGINES = ("batch", "patient", "cohort")
 
 
 def _worker_init(scenario_data: dict[str, Any], freq: str | None) -> None:
@@ -80,7 +80,11 @@ def simulate(st: Structure, seed: int, task: BatchTask, design: str, draws: int,
     if engine == "patient":
         from sim.engine.patient import simulate_patient
 
-        return simulate_patient(st, seed, ids)
+        return simulate_patient(st, seed, ids, _WORKER[key])
+    if engine == "cohort":
+        from sim.engine.cohort import simulate_cohort
+
+        return simulate_cohort(st, seed, ids, _WORKER[key])
     return simulate_batch(st, seed, ids, _WORKER[key])
 
 
@@ -171,6 +175,8 @@ def run(
         raise ScenarioError(f"results folder {final} already exists; choose another --out/--name or pass --force")
     partial = final.with_name(final.name + ".partial")
     parts = partial / "parts"
+    if batch_size is None and engine == "patient":  # slow: small batches keep the progress bar moving
+        batch_size = max(1, min(10, draws // (4 * workers)))
     bs = batch_size or default_batch_size(st, draws, workers)
     spec = {"scenario_sha256": loaded.sha256, "seed": root_seed, "draws": draws, "batch_size": bs,
             "design": design, "engine": engine, "frequency": st.freq}

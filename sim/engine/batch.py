@@ -565,6 +565,9 @@ class BatchSim:
                         else np.zeros(0, np.int64))
         # lanes of capacity-limited products, grouped by product, for the shared queue
         capped = np.isfinite(self.capacity).any(axis=0)
+        for ev in self.scn.events.values():  # a capacity event can limit a product that had no limit
+            if ev.type == "capacity":
+                capped[st.products.index(ev.product)] = True
         cl = np.flatnonzero(capped[st.lane_product])
         self.cap_lanes = cl[np.argsort(st.lane_product[cl], kind="stable")]
         prods = st.lane_product[self.cap_lanes]
