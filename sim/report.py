@@ -653,18 +653,23 @@ class _Builder:
                               f"Fan charts of the difference in net revenue by product, {alt} minus {base}",
                               "The products with the largest differences."))
         df = pd.concat([comparison_table(cmp_total), comparison_table(cmp_prod)], ignore_index=True)
-        rows = []
-        for r in df.itertuples():
-            if r.role == "baseline":
-                tail = ["(baseline)", "", "", ""]
-            else:
-                tail = [_money(r.diff_median), f"{_money(r.diff_p10)} – {_money(r.diff_p90)}",
-                        f"{r.p_greater:.2f}", f"{r.p_less:.2f}"]
-            rows.append([r.group, r.scenario, _money(r.median), f"{_money(r.p10)} – {_money(r.p90)}", *tail])
+        rows: list[list[str]] = []
+        for group, sub in df.groupby("group", sort=False):
+            rows.append([f"<strong>{_e(group)}</strong>"])
+            for r in sub.itertuples():
+                if r.role == "baseline":
+                    tail = ["(baseline)", "", "", ""]
+                else:
+                    tail = [_money(r.diff_median), f"{_money(r.diff_p10)} – {_money(r.diff_p90)}",
+                            f"{r.p_greater:.2f}", f"{r.p_less:.2f}"]
+                rows.append([_e(x) for x in (r.scenario, _money(r.median), f"{_money(r.p10)} – {_money(r.p90)}",
+                                             *tail)])
         out.append(f"<h3>Net revenue in {_e(cmp_total.periods[-1])} ({_e(cmp_total.currency)})</h3>")
-        out.append(_table(["group", "scenario", "median", "P10 – P90", "difference median",
-                           "difference P10 – P90", "P(> baseline)", "P(< baseline)"], rows,
-                          num_cols={2, 3, 4, 5, 6, 7}, cls="data compare-table"))
+        out.append(_table(["scenario", "median", "P10 – P90", "difference median", "difference P10 – P90",
+                           "P(> baseline)", "P(< baseline)"], rows, num_cols={1, 2, 3, 4, 5, 6},
+                          cls="data compare-table", raw=True))
+        out.append('<p class="note-small">Differences are scenario minus baseline; P(&gt; baseline) is the '
+                   "share of draws in which the scenario is higher.</p>")
         out.append("</section>")
         return "".join(out)
 

@@ -643,7 +643,7 @@ class BatchSim:
             qc = served[cl]
             qp = np.add.reduceat(qc, self.cap_starts, axis=0)
             cap = self.capacity.T[self.cap_prods]
-            ratio_p = np.where(qp <= cap, 1.0, cap * _inv_pos(qp))  # exactly 1 when capacity is not binding
+            ratio_p = np.divide(cap, qp, out=np.ones_like(qp), where=qp > cap)  # exactly 1 when not binding
             served[cl] = qc * ratio_p[self.cap_seg]
         rest = q - served
         dropped = rest * self.hazard_eff_T
