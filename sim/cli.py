@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands living in their own modules; each module defines register(subparsers), which adds
 # a sub-parser with set_defaults(func=...). Imported lazily so start-up stays fast.
-EXTRA_COMMANDS: list[str] = ["sim.commands.analysis", "sim.commands.report"]
+EXTRA_COMMANDS: list[str] = ["sim.commands.analysis", "sim.commands.report", "sim.commands.calibrate"]
 
 
 def _register_extra(sub: Any, module: str) -> None:
