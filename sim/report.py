@@ -376,7 +376,6 @@ class _Builder:
         _, self.years, _ = res.grouped("revenue", "total", freq="year")
         self.last = self.years[-1]
         self.middle = self.years[len(self.years) // 2]
-        self.notes: list[str] = []
 
     # ---------------------------------------------------------------- data
     @staticmethod
@@ -430,10 +429,11 @@ class _Builder:
                 + f'<dl class="meta">{dl}</dl></header>')
 
     def toc(self) -> str:
-        items = [("key-numbers", "Key numbers"), ("assumptions", "Assumptions"), ("fan-charts", "Fan charts"),
+        items = [("key-numbers", "Key numbers"), ("fan-charts", "Fan charts"),
                  ("share", "Share over time"), ("tornado", "What drives revenue")]
         if self.other is not None:
             items.append(("comparison", "Comparison"))
+        items.append(("assumptions", "Assumptions"))
         return '<nav class="toc">' + " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in items) + "</nav>"
 
     def key_numbers(self) -> str:
@@ -472,6 +472,8 @@ class _Builder:
     @staticmethod
     def _section_of(path: str) -> str:
         parts = path.replace("[", ".[").split(".")
+        if len(parts) == 1:
+            return "general"
         if parts[0] in ("products", "indications", "regions", "events") and len(parts) > 2:
             return " › ".join(parts[:2])
         return parts[0]
@@ -644,11 +646,13 @@ class _Builder:
                               "Side by side, total net revenue",
                               f"Side-by-side fan charts of total net revenue, {base} and {alt}",
                               "Same y axis for both scenarios."))
-        out.append(self.chart("compare-difference-total", plot_difference(cmp_total),
+        pair = "paired, draw by draw" if cmp_total.paired else "UNPAIRED: independent draws"
+        diff_title = f"Net revenue ({cmp_total.currency}): {alt} minus {base} ({pair})"
+        out.append(self.chart("compare-difference-total", plot_difference(cmp_total, title=diff_title),
                               "Difference, total net revenue",
                               f"Fan chart of the difference in total net revenue, {alt} minus {base}",
                               f"{alt} minus {base}, {kind}."))
-        out.append(self.chart("compare-difference-product", plot_difference(cmp_prod),
+        out.append(self.chart("compare-difference-product", plot_difference(cmp_prod, title=diff_title + " by product"),
                               "Difference by product",
                               f"Fan charts of the difference in net revenue by product, {alt} minus {base}",
                               "The products with the largest differences."))
@@ -674,10 +678,10 @@ class _Builder:
         return "".join(out)
 
     def build(self) -> str:
-        body = [self.header(), self.toc(), self.key_numbers(), self.assumptions(), self.fan_charts(),
-                self.share(), self.tornado()]
+        body = [self.header(), self.toc(), self.key_numbers(), self.fan_charts(), self.share(), self.tornado()]
         if self.other is not None:
             body.append(self.comparison())
+        body.append(self.assumptions())  # long: last, so the charts come first
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         from sim import __version__
 

@@ -515,7 +515,7 @@ class BatchSim:
     # The flow works on (item, draw) arrays: `x.T` of the (draw, item) views above.
     def _segsum(self, x: np.ndarray) -> np.ndarray:
         """Sum the lanes of each cell: (L, B) -> (segments, B)."""
-        return np.add.reduceat(x, self.st.seg_starts, axis=0)
+        return self.seg_sum(x)
 
     def _update_ranks(self) -> None:
         """Entry rank of each launched product in its cell (ties share a rank), as a multiplier."""
@@ -581,6 +581,8 @@ class BatchSim:
             self.inv_ramp_T = np.ascontiguousarray(np.where(rm > 0, 1.0 / np.maximum(rm, 1e-300), np.inf))
         self.inertia_T = np.ascontiguousarray(self.inertia.T[st.lane_cell])
         self.use_inertia = bool((self.inertia > 0).any())
+        self.seg_sum = SegmentSum(st.seg_starts, st.L)
+        self.cap_sum = SegmentSum(self.cap_starts, self.cap_lanes.size)
         self.log_growth_T = np.log1p(self.growth.T)
         self.hazard_T = np.ascontiguousarray(self.hazard.T[st.lane_cell])
         self.sites_T = np.ascontiguousarray(self.sites.transpose(2, 1, 0))  # (T, R, B)
@@ -641,7 +643,7 @@ class BatchSim:
         cl = self.cap_lanes
         if cl.size:
             qc = served[cl]
-            qp = np.add.reduceat(qc, self.cap_starts, axis=0)
+            qp = self.cap_sum(qc)
             cap = self.capacity.T[self.cap_prods]
             ratio_p = np.divide(cap, qp, out=np.ones_like(qp), where=qp > cap)  # exactly 1 when not binding
             served[cl] = qc * ratio_p[self.cap_seg]
@@ -714,6 +716,25 @@ class BatchSim:
 
         return BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
                            events=events, inputs=dict(self.S.record))
+
+
+class SegmentSum:
+    """Sums of consecutive row groups of an (rows, draws) array.
+
+    np.add.reduceat along axis 0 walks each column with a stride of a whole row; here each step
+    adds whole contiguous rows (gathered by index), one step per position within a segment."""
+
+    def __init__(self, starts: np.ndarray, n_rows: int) -> None:
+        starts = np.asarray(starts, dtype=np.int64)
+        lengths = np.diff(np.r_[starts, n_rows])
+        self.starts = starts
+        self.steps = [(np.flatnonzero(lengths > k), starts[lengths > k] + k) for k in range(1, int(lengths.max(initial=1)))]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = x[self.starts]  # a copy (fancy indexing)
+        for seg, rows in self.steps:
+            out[seg] += x[rows]
+        return out
 
 
 def _inv_pos(x: np.ndarray) -> np.ndarray:
