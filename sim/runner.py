@@ -304,7 +304,7 @@ def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine:
     local = None
     if cluster is None:
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                             host="127.0.0.1", dashboard_address=None)
+                             host="127.0.0.1", dashboard_address=":0")
         client = Client(local)
     else:
         try:
