@@ -80,9 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     meta = json.loads((path / "metadata.json").read_text())
     t = meta["timing"]
     print(f"results: {path}")
+    rate = f"{t['draws_per_second']:.0f} draws/s" if t.get("draws_per_second") else "all batches resumed"
     print(f"  {args.draws} draws, seed {meta['seed']}, {meta['workers']} worker(s): "
-          f"simulate+write {t['simulate_and_write_seconds']:.2f} s ({t['draws_per_second']:.0f} draws/s), "
-          f"total {t['total_seconds']:.2f} s")
+          f"simulate+write {t['simulate_and_write_seconds']:.2f} s ({rate}), total {t['total_seconds']:.2f} s")
     _print_headline(path)
     return 0
 

@@ -327,6 +327,8 @@ def parse_dist(value: dict[str, Any], *, dates: bool = False) -> _Dist:
     from sim.errors import did_you_mean
 
     kind = value.get("dist")
+    if kind is not None and not isinstance(kind, str):
+        raise ValueError(f"'dist' must be a name (one of {', '.join(sorted(DIST_TYPES))}), got {kind!r}")
     if kind is None:
         raise ValueError(
             f"a distribution needs a 'dist' key (one of {', '.join(sorted(DIST_TYPES))}), got keys {sorted(value)}"
@@ -386,11 +388,16 @@ def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: 
         d = parse_dist(value)
     else:
         raise ValueError(f"expected {what} or a distribution mapping like {{dist: pert, min: .., mode: .., max: ..}}, got {value!r}")
-    s_lo, s_hi = d.support()
+    s_lo, s_hi = shown_lo, shown_hi = d.support()
+    # an unbounded tail counts up to the most extreme value the sampler can draw (u within 1e-15 of 0 or 1)
+    if math.isinf(s_lo):
+        s_lo = float(d.ppf(np.array([1e-15]))[0])
+    if math.isinf(s_hi):
+        s_hi = float(d.ppf(np.array([1 - 1e-15]))[0])
     atom_at_lo = isinstance(d, Fixed | Choice | Bernoulli) and s_lo <= lo
     if s_lo < lo or s_hi > hi or (lo_open and atom_at_lo):
         raise ValueError(
-            f"this {d.dist} distribution can take values in [{_fmt_bound(s_lo)}, {_fmt_bound(s_hi)}] "
+            f"this {d.dist} distribution can take values in [{_fmt_bound(shown_lo)}, {_fmt_bound(shown_hi)}] "
             f"but {what} must lie in {'(' if lo_open else '['}{_fmt_bound(lo)}, {_fmt_bound(hi)}]"
             + (" (truncate it with min/max)" if isinstance(d, Normal) else "")
         )
@@ -414,6 +421,12 @@ def _num(lo: float = -math.inf, hi: float = math.inf, what: str = "a number", lo
 Number = Annotated[Any, _num()]
 NonNeg = Annotated[Any, _num(0.0, math.inf, "a non-negative number")]
 Positive = Annotated[Any, _num(0.0, math.inf, "a positive number", lo_open=True)]
+# Upper bounds keep results finite in float32 outputs: no market has 1e9 eligible patients a year,
+# and 1e13 (local currency) is above any price or payment.
+Count = Annotated[Any, _num(0.0, 1e9, "a number of patients")]
+Money = Annotated[Any, _num(0.0, 1e13, "an amount of money", lo_open=True)]
+MoneyOrZero = Annotated[Any, _num(0.0, 1e13, "an amount of money")]
+FxRate = Annotated[Any, _num(1e-6, 1e6, "an exchange rate (local units per reporting unit)")]
 Fraction = Annotated[Any, _num(0.0, 1.0, "a fraction")]
 Probability = Annotated[Any, _num(0.0, 1.0, "a probability")]
 Change = Annotated[Any, _num(-1.0, 10.0, "a relative change (e.g. -0.05 for -5 %)")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import time
@@ -163,7 +164,14 @@ def run(
         raise ScenarioError(f"--executor must be local or dask, got {executor!r}")
     if cluster is not None:
         executor = "dask"
-    root_seed = normalize_seed(seed)
+    if batch_size is not None and batch_size < 1:
+        raise ScenarioError(f"--batch-size must be at least 1, got {batch_size}")
+    if cluster is not None and not re.match(r"^(tcp|tls|ucx|inproc|ws|wss)://[^/\s]+$", cluster):
+        raise ScenarioError(f"--cluster expects a scheduler address like tcp://HOST:8786, got {cluster!r}")
+    try:
+        root_seed = normalize_seed(seed)
+    except ValueError as exc:
+        raise ScenarioError(f"--seed: {exc}") from None
     scn = loaded.scenario
     st = build_structure(scn, freq)
     if out is None and resume:
@@ -198,7 +206,10 @@ def run(
             shutil.rmtree(partial)
     elif resume:
         raise ScenarioError(f"--resume: nothing to resume at {partial}")
-    parts.mkdir(parents=True, exist_ok=True)
+    try:
+        parts.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScenarioError(f"cannot create the results folder {partial}: {exc.strerror or exc}") from None
     for junk in parts.glob(".*.tmp"):  # half-written files of a killed run
         junk.unlink()
     atomic_json(partial / "run.json", spec)
@@ -223,6 +234,11 @@ def run(
                     bar.update(n)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
+    except ScenarioError:
+        bar.close()
+        if not any(batch_done(parts, t.index) for t in tasks):  # nothing worth resuming: leave no trace
+            shutil.rmtree(partial, ignore_errors=True)
+        raise
     except KeyboardInterrupt:
         bar.close()
         done = sum(batch_done(parts, t.index) for t in tasks)
@@ -309,7 +325,7 @@ def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine:
     else:
         try:
             client = Client(cluster, timeout=30)
-        except OSError as exc:
+        except (OSError, ValueError, TimeoutError) as exc:
             raise ScenarioError(f"cannot reach the dask scheduler at {cluster}: {exc}") from None
     try:
         futs = [client.submit(_run_task_remote, t, seed, design, draws, engine, data, freq, pure=False)
@@ -317,6 +333,8 @@ def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine:
         for fut in dask_completed(futs):
             index, n, tables = fut.result()
             write_tables(tables, parts, index)  # type: ignore[arg-type]
+            futs.remove(fut)
+            fut.release()  # the cluster can drop the batch's bytes once written
             bar.update(n)
     finally:
         client.close()

@@ -214,7 +214,7 @@ CASES: dict[str, Case] = {
     "start_not_month": Case(setp("start", 2020), "start", ("YYYY-MM",), "start: 2020"),
     "start_bad_month": Case(setp("start", "2020-13"), "start", ("YYYY-MM", "'2020-13'"), "start: 2020-13"),
     "price_text": Case(setp(f"{P}.price", "cheap"), f"{P}.price",
-                       ("expected a positive number or a distribution mapping", "'cheap'"), "price: cheap"),
+                       ("expected an amount of money or a distribution mapping", "'cheap'"), "price: cheap"),
     "price_list": Case(setp(f"{P}.price", [1, 2]), f"{P}.price", ("distribution mapping",), "price: [1, 2]"),
     "price_bool": Case(setp(f"{P}.price", True), f"{P}.price", ("got True",), "price: true"),
     "modality_literal": Case(setp("products.Axi.modality", "gene_therapy"), "products.Axi.modality",
@@ -223,9 +223,9 @@ CASES: dict[str, Case] = {
                             "events.reimb.rounds.month", ("less than or equal to 12",), "rounds:"),
     # numbers out of range
     "negative_price": Case(setp(f"{P}.price", -5), f"{P}.price",
-                           ("expected a positive number", "got -5"), "price: -5"),
+                           ("expected an amount of money", "got -5"), "price: -5"),
     "negative_eligible": Case(setp("indications.LBCL.markets.EU.eligible", -1),
-                              "indications.LBCL.markets.EU.eligible", ("non-negative number",),
+                              "indications.LBCL.markets.EU.eligible", ("number of patients",),
                               "EU: {eligible: -1}"),
     "probability_1_7": Case(setp(f"{L}.probability", 1.7), f"{L}.probability",
                             ("expected a probability in [0, 1]", "1.7"), "probability: 1.7"),
@@ -372,7 +372,7 @@ CASES: dict[str, Case] = {
                              ("expected a file name",), "extends:"),
     # errors inside a variant point into the variant
     "variant_negative_price": Case(variant("products:\n  Axi:\n    regions:\n      US:\n        price: -1\n"),
-                                   f"{P}.price", ("positive number",), "price: -1", file="variant.yaml"),
+                                   f"{P}.price", ("amount of money",), "price: -1", file="variant.yaml"),
     "variant_unknown_key": Case(variant("name: v\nproducts:\n  Bre:\n    attribs: {cr: 1}\n"),
                                 "products.Bre.attribs", ("did you mean 'attributes'",), "attribs:",
                                 file="variant.yaml"),
@@ -724,7 +724,7 @@ def test_overrides_argument(tmp_path):
     loaded = load_scenario(p, overrides={"name": "over", "products": {"Axi": {"regions": {"US": {"price": 1.0}}}}})
     assert loaded.scenario.name == "over"
     assert loaded.scenario.products["Axi"].regions["US"].price == 1.0
-    with pytest.raises(ScenarioError, match="positive number") as info:
+    with pytest.raises(ScenarioError, match="amount of money") as info:
         load_scenario(p, overrides={"products": {"Axi": {"regions": {"US": {"price": -1}}}}})
     assert f"at '{P}.price'" in str(info.value)
 

@@ -47,6 +47,14 @@ class _KeysAsWritten(_BaseLoader):
                     None, None, f"duplicate key '{key}' (each key may appear once in a mapping)", key_node.start_mark)
             out[key] = self.construct_object(value_node, deep=deep)
         return out
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:  # type: ignore[override]
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2018-02-30 as a date, 5000-digit ints
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value {str(getattr(node, 'value', ''))[:40]!r} cannot be read: {exc} "
+                "(quote it if it is meant as text)", node.start_mark) from None
 MAX_BYTES = 10_000_000
 Loc = tuple[str | int, ...]
 
@@ -87,11 +95,14 @@ def fmt_loc(loc: Loc) -> str:
 def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse one file safely, returning data and a field-path -> line map."""
     label = str(path)
-    if not path.exists():
-        raise ScenarioError(f"file not found: {label}", file=label)
-    if path.is_dir():
-        raise ScenarioError(f"expected a YAML file, got a directory: {label}", file=label)
-    raw = path.read_bytes()
+    try:
+        if not path.exists():
+            raise ScenarioError(f"file not found: {label}", file=label)
+        if path.is_dir():
+            raise ScenarioError(f"expected a YAML file, got a directory: {label}", file=label)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=label[:300]) from None
     if len(raw) > MAX_BYTES:
         raise ScenarioError(f"file is larger than {MAX_BYTES // 1_000_000} MB; not a scenario", file=label)
     try:
@@ -143,10 +154,14 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"not valid YAML: {problem}", file=label,
-                            line=mark.line + 1 if mark is not None else None) from None
+        line = mark.line + 1 if mark is not None else None
+        at = [loc for loc, ln in lines.items() if ln == line and loc]
+        raise ScenarioError(f"not valid YAML: {problem}", file=label, line=line,
+                            path=fmt_loc(max(at, key=len)) if at else None) from None
     except RecursionError:
         raise ScenarioError("the YAML is nested too deeply; not a scenario", file=label) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2018-02-30 read as a date, 5000-digit ints
+        raise ScenarioError(f"a value cannot be read: {exc} (quote it if it is meant as text)", file=label) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
@@ -175,7 +190,10 @@ def _merge(base: Any, over: Any, loc: Loc, origin: Origin, over_lines: dict[Loc,
 
 
 def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[str, Any], list[str]]:
-    path = path.resolve() if path.exists() else path
+    try:
+        path = path.resolve() if path.exists() else path
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=str(path)[:300]) from None
     if path in chain:
         cycle = " -> ".join(str(p) for p in chain + (path,))
         raise ScenarioError(f"'extends' forms a cycle: {cycle}", file=str(chain[-1]), path="extends")
@@ -189,7 +207,11 @@ def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[
     if not isinstance(parent, str):
         raise ScenarioError("expected a file name (relative to this file)", file=label, path="extends", line=lines.get(("extends",)))
     parent_path = (path.parent / parent)
-    if not parent_path.exists():
+    try:
+        parent_exists = parent_path.exists()
+    except OSError:
+        parent_exists = False
+    if not parent_exists:
         raise ScenarioError(
             f"the scenario it extends does not exist: {parent_path}", file=label, path="extends", line=lines.get(("extends",))
         )

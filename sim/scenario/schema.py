@@ -23,8 +23,12 @@ from pydantic import (
 
 from sim.dists import (
     Change,
+    Count,
     DateValue,
     Fraction,
+    FxRate,
+    Money,
+    MoneyOrZero,
     NonNeg,
     Number,
     Positive,
@@ -63,13 +67,13 @@ class Payer(Frozen):
 class Affordability(Frozen):
     """Share of patients able to pay an out-of-pocket amount X: 1 - LogNormalCDF(X; median, sigma)."""
 
-    median: Positive
+    median: Money
     sigma: Positive = 1.0
 
 
 class Region(Frozen):
     currency: str = "USD"
-    fx: Positive = 1.0  # local currency units per unit of reporting currency
+    fx: FxRate = 1.0  # local currency units per unit of reporting currency
     sites: Fraction | list[SitePoint] = 1.0
     payers: dict[str, Payer] = Field(default_factory=lambda: {"insured": Payer(share=1.0)})
     affordability: Affordability | None = None
@@ -101,7 +105,7 @@ class Uptake(Frozen):
 class Market(Frozen):
     """One region x indication: eligible patients per year (at scenario start) and growth."""
 
-    eligible: NonNeg
+    eligible: Count
     growth: Change = 0.0
     uptake: Uptake | None = None
     drop_out: Fraction | None = None
@@ -149,14 +153,14 @@ def _launch(v: Any) -> Any:
 
 
 class Launch(Timing):
-    price: Positive | None = None  # overrides the product's regional price in this indication
+    price: Money | None = None  # overrides the product's regional price in this indication
 
 
 LaunchSpec = Annotated[Launch, BeforeValidator(_launch)]
 
 
 class ProductRegion(Frozen):
-    price: Positive  # list price per patient, local currency
+    price: Money  # list price per patient, local currency
     price_change: Change = 0.0  # yearly, applied each January after launch
     gross_to_net: Fraction = 0.0
     launches: dict[str, LaunchSpec]
@@ -164,13 +168,13 @@ class ProductRegion(Frozen):
 
 class CapacityStep(Frozen):
     date: DateValue
-    capacity: NonNeg
+    capacity: Count
 
 
 class Capacity(Frozen):
     """Manufacturing slots per month for the product, shared by all its regions and indications."""
 
-    initial: NonNeg
+    initial: Count
     expansions: list[CapacityStep] = []
 
 
@@ -181,7 +185,7 @@ def _capacity(v: Any) -> Any:
 
 
 class Milestone(Frozen):
-    amount: NonNeg  # reporting currency, paid by the partner to the owner
+    amount: MoneyOrZero  # reporting currency, paid by the partner to the owner
     on: str  # event reference
 
 
@@ -193,7 +197,7 @@ class Deal(Frozen):
     regions: Literal["all"] | list[str] = "all"
     partner_share: Fraction
     royalty: Fraction = 0.0
-    upfront: NonNeg = 0.0
+    upfront: MoneyOrZero = 0.0
     upfront_date: DateValue | None = None
     milestones: list[Milestone] = []
 
@@ -205,7 +209,7 @@ class Product(Frozen):
     attributes: dict[str, Number] = {}
     ramp_months: NonNeg = 12.0
     manufacturing_success: Fraction = 1.0
-    cogs: NonNeg = 0.0  # reporting currency per manufacturing slot used
+    cogs: MoneyOrZero = 0.0  # reporting currency per manufacturing slot used
     capacity: Annotated[Capacity | None, BeforeValidator(_capacity)] = None
     deals: list[Deal] = []
     regions: dict[str, ProductRegion]
@@ -244,7 +248,7 @@ class PriceChange(_Event):
 class CapacityChange(_Event):
     type: Literal["capacity"]
     product: str
-    capacity: NonNeg
+    capacity: Count
 
 
 class Safety(_Event):
@@ -270,7 +274,7 @@ class Payment(_Event):
     type: Literal["payment"]
     payer: str
     payee: str
-    amount: NonNeg  # reporting currency
+    amount: MoneyOrZero  # reporting currency
 
 
 Event = Annotated[
