@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import blas_threads  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIOS = (ROOT / "scenarios" / "cart_2022.yaml", ROOT / "scenarios" / "example_small.yaml")
 TARGET_DRAWS_PER_S = 2000.0
@@ -134,20 +137,6 @@ def in_child(spec: dict[str, Any], label: str) -> dict[str, Any]:
     res = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
     res["process_seconds"] = elapsed  # includes interpreter start and imports
     return res
-
-
-def blas_threads() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-               if k in os.environ]
-        return "unknown (threadpoolctl not installed" + (f"; {', '.join(env)})" if env else ")")
-    import numpy  # noqa: F401  (load numpy's BLAS so threadpoolctl can see it)
-
-    info = [f"{p.get('internal_api', '?')}: {p.get('num_threads', '?')}" for p in threadpool_info()
-            if p.get("user_api") == "blas"]
-    return ", ".join(info) or "unknown (no BLAS library found)"
 
 
 def _loadavg() -> list[float] | None:

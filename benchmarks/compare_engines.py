@@ -31,24 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
+from machine import blas_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIOS = (ROOT / "scenarios" / "cart_2022.yaml", ROOT / "scenarios" / "example_small.yaml")
 TARGET_VS_COHORT = 10.0
 TARGET_VS_PATIENT = 1000.0
-
-
-def blas_threads() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-               if k in os.environ]
-        return "unknown (threadpoolctl not installed" + (f"; {', '.join(env)})" if env else ")")
-    info = [f"{p.get('internal_api', '?')} {p.get('num_threads', '?')}" for p in threadpool_info()
-            if p.get("user_api") == "blas"]
-    return ", ".join(info) or "unknown (no BLAS library found)"
 
 
 def machine_info() -> str:

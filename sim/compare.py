@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.errors import ScenarioError, did_you_mean
+from sim.errors import ScenarioError
 from sim.results import Results
 
 UNPAIRED_SAMPLES = 20_000  # random (A, B) pairs used for the difference distribution when unpaired
@@ -51,13 +51,9 @@ class Comparison:
         return b[rng.integers(b.shape[0], size=m)] - a[rng.integers(a.shape[0], size=m)]
 
     def period_index(self, period: str | None) -> int:
-        if period is None:
-            return len(self.periods) - 1
-        period = str(period)
-        if period not in self.periods:
-            raise ScenarioError(f"--period {period!r} is not a reported period{did_you_mean(period, self.periods)}; "
-                                f"periods run {self.periods[0]}..{self.periods[-1]}")
-        return self.periods.index(period)
+        from sim.results import period_index
+
+        return period_index(self.periods, period)
 
 
 def _as_results(r: Results | str | Path) -> Results:

@@ -120,6 +120,19 @@ def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> Non
     write_tables(batch_tables(st, out), parts, index)  # type: ignore[arg-type]
 
 
+def period_index(periods: list[str], period: str | None) -> int:
+    """Index of a period label (None = the last period), with a clear error for unknown labels."""
+    if period is None:
+        return len(periods) - 1
+    period = str(period)
+    if period not in periods:
+        from sim.errors import did_you_mean
+
+        raise ScenarioError(f"--period {period!r} is not a reported period{did_you_mean(period, periods)}; "
+                            f"periods run {periods[0]}..{periods[-1]}")
+    return periods.index(period)
+
+
 def convert_period(label: str, freq: str) -> str:
     """A stored period label expressed at a coarser frequency."""
     year = label[:4]
@@ -178,8 +191,13 @@ class Results:
         key = (table, metric)
         if key not in self._cache:
             n_items = {"lanes": len(self.lanes), "cells": len(self.cells), "companies": len(self.company_products)}[table]
-            cols = [pq.read_table(f, columns=[metric]).column(0).to_numpy() for f in self._files(table)]
-            flat = np.concatenate(cols).astype(np.float64)
+            files = self._files(table)
+            sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
+            flat = np.empty(sum(sizes), dtype=np.float64)  # filled part by part: no concatenated copies
+            pos = 0
+            for f, n in zip(files, sizes, strict=True):
+                flat[pos:pos + n] = pq.read_table(f, columns=[metric]).column(0).to_numpy()
+                pos += n
             self._cache[key] = flat.reshape(-1, len(self.periods), n_items)
         return self._cache[key]
 
@@ -261,9 +279,13 @@ class Results:
             if keep:
                 onehot[k, gi[lab]] = 1.0
         N, NPd, I = arr.shape
+        identity = len(groups) == I and bool(mask.all()) and groups == labels
         if draws_last:  # (groups, periods, draws), contiguous along draws, for fast percentiles
-            g = np.ascontiguousarray(
-                (onehot.T @ arr.reshape(N * NPd, I).T).reshape(len(groups), N, NPd).transpose(0, 2, 1))
+            if identity:  # one group per item (e.g. by lane): no sums needed
+                g = np.ascontiguousarray(arr.transpose(2, 1, 0))
+            else:
+                g = np.ascontiguousarray(
+                    (onehot.T @ arr.reshape(N * NPd, I).T).reshape(len(groups), N, NPd).transpose(0, 2, 1))
             g = g.transpose(2, 0, 1)  # a (draws, groups, periods) view of it
         else:
             g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
@@ -285,7 +307,7 @@ class Results:
         return groups, periods, g
 
 
-def summarize(arr: np.ndarray, with_se: bool = False) -> dict[str, np.ndarray]:
+def summarize(arr: np.ndarray, with_se: bool = False, overwrite: bool = False) -> dict[str, np.ndarray]:
     """Mean, sd, standard error of the mean and percentiles over draws (axis 0); with_se adds
     the Monte Carlo standard errors of P10, P50 and P90 (from order-statistic 95 % intervals).
 
@@ -294,7 +316,11 @@ def summarize(arr: np.ndarray, with_se: bool = False) -> dict[str, np.ndarray]:
     n = arr.shape[0]
     rest = arr.shape[1:]
     flat = arr.reshape(n, -1) if arr.flags.c_contiguous else arr.transpose(*range(1, arr.ndim), 0).reshape(-1, n).T
-    x = np.sort(flat.T, axis=1)  # (items, draws); a copy sorted along contiguous rows
+    x = flat.T  # (items, draws)
+    if overwrite and x.flags.c_contiguous:
+        x.sort(axis=1)  # the caller's scratch array: sort in place, no copy
+    else:
+        x = np.sort(x, axis=1)
     out = {"mean": x.mean(axis=1), "sd": x.std(axis=1, ddof=1) if n > 1 else np.zeros(x.shape[0])}
     out["se_mean"] = out["sd"] / np.sqrt(n)
     for p in PERCENTILES:  # linear interpolation, as numpy's default percentile
@@ -335,7 +361,7 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd
             current = metric
         table = "companies" if by == "company" else None
         groups, periods, arr = res.grouped(metric, by, table=table, draws_last=True)
-        stats = summarize(arr, with_se=True)
+        stats = summarize(arr, with_se=True, overwrite=True)
         G, NPer = len(groups), len(periods)
         df = pd.DataFrame({
             "level": by,

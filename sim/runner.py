@@ -25,7 +25,7 @@ from sim.io import atomic_json, atomic_text
 from sim.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
 
-DEFAULT_BATCH_ELEMENTS = 4_000_000  # draws x lanes x periods held per batch
+DEFAULT_BATCH_ELEMENTS = 1_000_000  # per-draw (lanes x periods + lanes x channels x 4) held per batch: ~500 draws of cart_2022, ~300 MB per worker
 
 
 @dataclass(frozen=True)

@@ -107,14 +107,9 @@ class Evaluator:
         return _MemoryResults(self.meta, out).grouped(o.metric, o.by, filters=o.filters, freq=o.freq)
 
     def period_index(self, period: str | None) -> int:
-        """Index of a period label (None = the last period)."""
-        if period is None:
-            return len(self.periods) - 1
-        period = str(period)
-        if period not in self.periods:
-            raise ScenarioError(f"--period {period!r} is not a reported period{did_you_mean(period, self.periods)}; "
-                                f"periods run {self.periods[0]}..{self.periods[-1]}")
-        return self.periods.index(period)
+        from sim.results import period_index
+
+        return period_index(self.periods, period)
 
     def run(self, draw_ids: np.ndarray, pinned: dict[str, np.ndarray] | None = None
             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -716,8 +716,13 @@ class BatchSim:
         def view(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             return {k: v.transpose(0, 2, 1) for k, v in d.items()}  # (draw, item, period) views
 
-        return BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
-                           events=events, inputs=dict(self.S.record))
+        out = BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
+                          events=events, inputs=dict(self.S.record))
+        # event closures refer back to this object: break the cycles so its arrays are freed
+        # at once instead of at the next cyclic garbage collection (memory stays flat per batch)
+        self.triggers.clear()
+        self.acc = {}
+        return out
 
 
 class SegmentSum:
