@@ -280,7 +280,8 @@ def run(
         from sim.results import Results, write_summary
 
         t1 = time.perf_counter()
-        write_summary(Results(partial, meta=meta), partial / "summary.csv")
+        write_summary(Results(partial, meta=meta), partial / "summary.csv",
+                      workers=workers if executor == "local" else 1)
         meta["timing"]["summary_seconds"] = round(time.perf_counter() - t1, 4)
     if charts:
         from sim.plots import default_charts
