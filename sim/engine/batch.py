@@ -356,6 +356,7 @@ class BatchSim:
 
     def _launch_action(self, l: int, p: str, r: str, i: str) -> Callable[[np.ndarray, np.ndarray], None]:
         c = int(self.st.lane_cell[l])
+        aff = bool(self.lane_aff[l])
 
         def act(idx: np.ndarray, t: np.ndarray) -> None:
             ok = ~self.withdrawn[idx, l]  # withdrawn before launch: the launch never happens
@@ -363,7 +364,8 @@ class BatchSim:
             self.avail[idx, l] = True
             self.launch_t[idx, l] = t
             self.t0[idx, c] = np.minimum(self.t0[idx, c], t)
-            self.rank_dirty = self.access_dirty = True
+            self.rank_dirty = True
+            self.access_dirty |= aff  # affordability only matters in regions that have a curve
             self.rank_cells.add(c)
             self._fire([f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"], idx, t)
 
@@ -412,6 +414,7 @@ class BatchSim:
         if kind == "reimbursement":
             assert isinstance(ev, Reimbursement)
             ls = self._lanes_of(ev.product, [ev.region])
+            aff = bool(self.has_aff[st.regions.index(ev.region)])
             region_lanes = np.flatnonzero(st.lane_region == st.regions.index(ev.region))
             k = list(self.scn.regions[ev.region].payers).index(ev.channel)
             ch = self.scn.regions[ev.region].payers[ev.channel]
@@ -433,16 +436,19 @@ class BatchSim:
                         if kk != k:
                             self.share[ii, rl, kk] *= scale
                     self.share[ii, rl, k] = new_share[idx][:, None]
-                self.access_dirty = self.price_dirty = True
+                self.price_dirty = True
+                self.access_dirty |= aff
                 self._fire(fire_names, idx, t)
 
         elif kind == "price_change":
             ls = self._lanes_of(ev.product, [ev.region])
+            aff = bool(self.has_aff[st.regions.index(ev.region)])
             chg = S.val(ev.change, name + ".change")
 
             def act(idx: np.ndarray, t: np.ndarray) -> None:
                 self.price[idx[:, None], ls] *= (1.0 + chg[idx])[:, None]
-                self.access_dirty = self.price_dirty = True
+                self.price_dirty = True
+                self.access_dirty |= aff
                 self._fire(fire_names, idx, t)
 
         elif kind == "capacity":
@@ -498,7 +504,8 @@ class BatchSim:
             t = self.env.now
             P_ = self.price.T  # (lanes, draws), in place so views stay valid
             np.multiply(P_, 1.0 + self.price_chg.T, out=P_, where=t > self.launch_t.T)
-            self.access_dirty = self.price_dirty = True
+            self.price_dirty = True
+            self.access_dirty |= bool(self.lane_aff.any())
             yield self.env.timeout(12)
 
     @property
