@@ -198,6 +198,7 @@ class Results:
             for f, n in zip(files, sizes, strict=True):
                 flat[pos:pos + n] = pq.read_table(f, columns=[metric]).column(0).to_numpy()
                 pos += n
+            pa.default_memory_pool().release_unused()
             self._cache[key] = flat.reshape(-1, len(self.periods), n_items)
         return self._cache[key]
 
@@ -279,13 +280,13 @@ class Results:
             if keep:
                 onehot[k, gi[lab]] = 1.0
         N, NPd, I = arr.shape
-        identity = len(groups) == I and bool(mask.all()) and groups == labels
         if draws_last:  # (groups, periods, draws), contiguous along draws, for fast percentiles
-            if identity:  # one group per item (e.g. by lane): no sums needed
-                g = np.ascontiguousarray(arr.transpose(2, 1, 0))
-            else:
-                g = np.ascontiguousarray(
-                    (onehot.T @ arr.reshape(N * NPd, I).T).reshape(len(groups), N, NPd).transpose(0, 2, 1))
+            if bool((onehot.sum(axis=0) == 1).all()):  # one item per group (e.g. by lane): gather, no sums
+                items = onehot.argmax(axis=0)
+                g = np.ascontiguousarray(arr[:, :, items].transpose(2, 1, 0))
+            else:  # contiguous (draws x periods, items) @ (items, groups): no transposed-operand copy
+                g = np.ascontiguousarray((arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups))
+                                         .transpose(2, 1, 0))
             g = g.transpose(2, 0, 1)  # a (draws, groups, periods) view of it
         else:
             g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
@@ -371,6 +372,7 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd
             **{k: v.reshape(-1) for k, v in stats.items()},
         })
         frames[(by, metric)] = df
+        del arr, stats  # before the next group is built: one result in memory at a time
     res._cache.clear()
     return pd.concat([frames[k] for k in plan], ignore_index=True)
 
