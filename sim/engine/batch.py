@@ -44,7 +44,7 @@ class Sampler:
     """Per-draw values of scenario inputs, each keyed by its field path (common random numbers).
 
     Records the values of every uncertain input, so sensitivity can be read off any run.
-    `fixed` pins named inputs to given uniforms (used by sensitivity designs).
+    `pinned` fixes the uniforms of named inputs (used by sensitivity designs).
     """
 
     def __init__(self, keys: np.ndarray, draw_ids: np.ndarray, design: Design | None = None,
