@@ -60,6 +60,56 @@ def _dir_bytes(path: Path) -> tuple[int, int]:
     return sum(p.stat().st_size for p in files), len(files)
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants now (Linux /proc), in MB.
+
+    Forked workers share pages with their parent, so this still counts shared pages twice:
+    an upper bound, but of memory in use at one moment, unlike adding per-process peaks."""
+    total_kb, stack, seen = 0, [pid], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total_kb / 1024
+
+
+class _TreeSampler:
+    """Samples the process tree's resident memory every 20 ms in a thread; keeps the peak."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss_mb(os.getpid()))
+            self._stop.wait(0.02)
+
+    def __enter__(self) -> _TreeSampler:
+        if sys.platform.startswith("linux"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 def _child_run(spec: dict[str, Any]) -> dict[str, Any]:
     """One `run()` with outputs written; timing from outside and from metadata.json."""
     from sim.runner import run
@@ -67,9 +117,10 @@ def _child_run(spec: dict[str, Any]) -> dict[str, Any]:
     out = Path(spec["out"])
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
-    path = run(spec["scenario"], draws=spec["draws"], seed=spec["seed"], out=out,
-               workers=spec["workers"], batch_size=spec["batch_size"], force=True,
-               summarize=spec["summarize"], charts=False)
+    with _TreeSampler() as sampler:
+        path = run(spec["scenario"], draws=spec["draws"], seed=spec["seed"], out=out,
+                   workers=spec["workers"], batch_size=spec["batch_size"], force=True,
+                   summarize=spec["summarize"], charts=False)
     wall = time.perf_counter() - t0
     cpu = _cpu_seconds() - cpu0
     meta = json.loads((path / "metadata.json").read_text())
@@ -84,6 +135,7 @@ def _child_run(spec: dict[str, Any]) -> dict[str, Any]:
         "output_files": nfiles,
         "rss_parent_mb": _maxrss_mb(resource.RUSAGE_SELF),
         "rss_worker_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+        "rss_tree_peak_mb": sampler.peak,
     }
 
 
@@ -317,8 +369,11 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(tmp / f"run-{n}", ignore_errors=True)
             r["draws"] = n
             r["draws_per_second"] = n / r["wall_seconds"]
-            r["peak_estimate_mb"] = r["rss_parent_mb"] + (args.workers * r["rss_worker_mb"]
-                                                          if args.workers > 1 else 0.0)
+            r["sum_of_peaks_mb"] = r["rss_parent_mb"] + (args.workers * r["rss_worker_mb"]
+                                                         if args.workers > 1 else 0.0)
+            # the target is checked on the sampled peak of the whole process tree (parent and workers
+            # at the same moment); the sum of per-process peaks (different moments) is shown beside it
+            r["peak_estimate_mb"] = r["rss_tree_peak_mb"] or r["sum_of_peaks_mb"]
             runs.append(r)
         report["runs"] = runs
 
@@ -366,14 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         worker = f"{r['rss_worker_mb']:.0f}" if args.workers > 1 else "-"
         rows.append([
-            f"{r['draws']:,}", f"{r['rss_parent_mb']:.0f}", worker, f"{r['peak_estimate_mb']:.0f}",
+            f"{r['draws']:,}", f"{r['rss_parent_mb']:.0f}", worker, f"{r['sum_of_peaks_mb']:.0f}",
+            f"{r['peak_estimate_mb']:.0f}",
             f"{verdict(r['peak_estimate_mb'] <= TARGET_PEAK_MB)}",
             f"{verdict(r['draws_per_second'] >= TARGET_DRAWS_PER_S)} ({r['draws_per_second']:,.0f})",
         ])
         r["memory_pass"] = r["peak_estimate_mb"] <= TARGET_PEAK_MB
         r["speed_pass"] = r["draws_per_second"] >= TARGET_DRAWS_PER_S
     total_hdr = f"parent+{args.workers}xworker" if args.workers > 1 else "total"
-    print_table(["draws", "parent", "largest worker", total_hdr, f"<= {TARGET_PEAK_MB:.0f} MB",
+    print_table(["draws", "parent", "largest worker", total_hdr, "tree peak (sampled)", f"<= {TARGET_PEAK_MB:.0f} MB",
                  f">= {TARGET_DRAWS_PER_S:,.0f} draws/s"], rows)
     if args.workers != TARGET_CORES or usable < TARGET_CORES:
         print(f"  note: the speed target is for {TARGET_CORES} workers on {TARGET_CORES} cores; "

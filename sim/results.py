@@ -377,21 +377,6 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd
     return pd.concat([frames[k] for k in plan], ignore_index=True)
 
 
-def _summary_part(path: str, meta: dict[str, Any], plan: list[tuple[str, str]]) -> pd.DataFrame:
-    return summary_frame(Results(path, meta=meta), plan)
-
-
-def write_summary(res: Results, path: Path, workers: int = 1) -> Path:
-    """summary.csv; with workers > 1 the plan's metrics are split over processes (same result)."""
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        metrics = sorted({m for _, m in SUMMARY_PLAN})
-        chunks = [[x for x in SUMMARY_PLAN if x[1] in metrics[k::workers]] for k in range(workers)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_summary_part, [str(res.path)] * workers, [res.meta] * workers, chunks))
-        frames = {(lvl, met): g for part in parts for (lvl, met), g in part.groupby(["level", "metric"], sort=False)}
-        df = pd.concat([frames[k] for k in SUMMARY_PLAN if k in frames], ignore_index=True)
-    else:
-        df = summary_frame(res)
+def write_summary(res: Results, path: Path) -> Path:
+    df = summary_frame(res)
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))

@@ -25,7 +25,6 @@ from sim.io import atomic_json, atomic_text
 from sim.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
 
-SUMMARY_PARALLEL_BYTES = 400_000_000
 DEFAULT_BATCH_ELEMENTS = 1_000_000  # per-draw (lanes x periods + lanes x channels x 4) held per batch: ~500 draws of cart_2022, ~300 MB per worker
 
 
@@ -281,11 +280,9 @@ def run(
         from sim.results import Results, write_summary
 
         t1 = time.perf_counter()
-        # a summary process holds ~5 copies of one metric's (draws x periods x lanes) float64 array;
-        # run them in parallel only while that stays small, so peak memory stays bounded
-        per_process = 5 * draws * st.NP * max(st.L, st.C) * 8
-        sum_workers = workers if executor == "local" and per_process * workers <= SUMMARY_PARALLEL_BYTES else 1
-        write_summary(Results(partial, meta=meta), partial / "summary.csv", workers=sum_workers)
+        # one process, one metric at a time: a second process would double the summary's memory
+        # (measured: 3.6 s instead of 5.1 s for 10,000 draws of cart_2022, but ~1.2 GB instead of ~0.6 GB)
+        write_summary(Results(partial, meta=meta), partial / "summary.csv")
         meta["timing"]["summary_seconds"] = round(time.perf_counter() - t1, 4)
     if charts:
         from sim.plots import default_charts
