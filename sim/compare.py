@@ -197,13 +197,11 @@ def _fmt(v: float, money: bool) -> str:
     if not np.isfinite(v):
         return "-"
     if money:
-        a = abs(v)
-        if a >= 1e9:
-            return f"{v / 1e9:,.2f}B"
-        if a >= 1e6:
-            return f"{v / 1e6:,.1f}M"
-        if a >= 1e3:
-            return f"{v / 1e3:,.1f}k"
+        from sim.plots import scale_suffix
+
+        x, suffix = scale_suffix(v)
+        if suffix:
+            return f"{x:,.{2 if suffix == 'B' else 1}f}{suffix}"
     return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
 
 

@@ -43,18 +43,21 @@ def _mpl() -> Any:
     return plt
 
 
+def scale_suffix(x: float) -> tuple[float, str]:
+    """x in thousands, millions or billions with its suffix (k, M, B), for short money labels."""
+    a = abs(x)
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return x / div, suffix
+    return x, ""
+
+
 def _money_formatter(currency: str) -> Any:
     from matplotlib.ticker import FuncFormatter
 
     def fmt(x: float, _pos: int) -> str:
-        a = abs(x)
-        if a >= 1e9:
-            return f"{x / 1e9:g}B"
-        if a >= 1e6:
-            return f"{x / 1e6:g}M"
-        if a >= 1e3:
-            return f"{x / 1e3:g}k"
-        return f"{x:g}"
+        v, suffix = scale_suffix(x)
+        return f"{v:g}{suffix}"
 
     return FuncFormatter(fmt)
 
