@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, did_you_mean
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import EVENT_TYPES, Scenario
 
 MAX_NODES = 200_000
 MAX_DEPTH = 60
@@ -279,6 +279,9 @@ def _tag(model: type[BaseModel]) -> str | None:
     return args[0] if args else None
 
 
+_UNION_TAGS = frozenset(EVENT_TYPES) | {"str", "float", "int", "list", "dict"}
+
+
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
     """Drop pydantic's union/function tags from a loc so it matches the YAML."""
     out: list[str | int] = []
@@ -288,8 +291,9 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict | list):
-            if n < len(loc) - 1 and isinstance(part, str) and (part.startswith("function-") or "[" in part or part in
-                                         ("reimbursement", "price_change", "capacity", "safety", "withdrawal", "readout", "payment", "str", "float", "int", "list", "dict")):
+            tag = isinstance(part, str) and (part.startswith("function-") or "[" in part
+                                             or part in _UNION_TAGS)
+            if n < len(loc) - 1 and tag:
                 continue
             out.append(part)
             cur = None
@@ -315,7 +319,7 @@ def _pydantic_problems(exc: ValidationError, data: dict[str, Any], origin: Origi
             msg = f"missing required field '{loc[-1]}'"
         elif kind == "union_tag_invalid":
             tag = err.get("ctx", {}).get("tag", "")
-            msg = f"unknown event type {tag!r}{did_you_mean(tag, ['reimbursement', 'price_change', 'capacity', 'safety', 'withdrawal', 'readout', 'payment'])}; {msg}"
+            msg = f"unknown event type {tag!r}{did_you_mean(tag, EVENT_TYPES)}; {msg}"
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
             msg = f"expected a mapping of keys, got {err.get('input')!r}"
         key = (loc, msg)
