@@ -41,8 +41,8 @@ class _MemoryResults(Results):
         super().__init__(Path("<memory>"), meta=meta)
         self._tables = {"lanes": out.lanes, "cells": out.cells, "companies": out.companies}
 
-    def array(self, metric: str, table: str = "lanes") -> np.ndarray:
-        return np.asarray(self._tables[table][metric]).transpose(0, 2, 1)
+    def array(self, metric: str, table: str = "lanes", dtype: Any = np.float64) -> np.ndarray:
+        return np.asarray(self._tables[table][metric], dtype=dtype).transpose(0, 2, 1)
 
 
 @dataclass
