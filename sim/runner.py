@@ -53,17 +53,15 @@ _WORKER: dict[Any, Any] = {}
 ENGINES = ("batch", "patient", "cohort")
 
 
-def _worker_init(scenario_data: dict[str, Any], freq: str | None) -> None:
-    _structure_for(scenario_data, freq)
+def _worker_init(scenario_data: dict[str, Any], sha256: str, freq: str | None) -> None:
+    _structure_for(scenario_data, sha256, freq)
 
 
-def _structure_for(scenario_data: dict[str, Any], freq: str | None) -> Structure:
-    import hashlib
-    import json
-
+def _structure_for(scenario_data: dict[str, Any], sha256: str, freq: str | None) -> Structure:
+    """The structure of a scenario, built once per process (keyed by the loader's scenario hash)."""
     from sim.scenario.schema import Scenario
 
-    key = ("st", hashlib.sha256(json.dumps(scenario_data, sort_keys=True, default=str).encode()).hexdigest(), freq)
+    key = ("st", sha256, freq)
     if key not in _WORKER:
         _WORKER[key] = build_structure(Scenario.model_validate(scenario_data), freq)
     _WORKER["st"] = _WORKER[key]
@@ -101,11 +99,12 @@ def _run_task(task: BatchTask, seed: int, parts_dir: str, design: str, draws: in
 
 
 def _run_task_remote(task: BatchTask, seed: int, design: str, draws: int, engine: str,
-                     scenario_data: dict[str, Any], freq: str | None) -> tuple[int, int, dict[str, bytes]]:
+                     scenario_data: dict[str, Any], sha256: str, freq: str | None
+                     ) -> tuple[int, int, dict[str, bytes]]:
     """For dask: compute on the worker, return parquet bytes; the client writes them."""
     from sim.results import batch_tables, tables_to_bytes
 
-    st = _structure_for(scenario_data, freq)
+    st = _structure_for(scenario_data, sha256, freq)
     out = simulate(st, seed, task, design, draws, engine)
     return task.index, task.stop - task.start, tables_to_bytes(batch_tables(st, out))
 
@@ -220,13 +219,14 @@ def run(
     bar.update(sum(t.stop - t.start for t in tasks if t not in todo))
     try:
         if executor == "dask":
-            _run_dask(todo, root_seed, design, draws, engine, loaded.data, freq, parts, cluster, workers, bar)
+            _run_dask(todo, root_seed, design, draws, engine, loaded, freq, parts, cluster, workers, bar)
         elif workers == 1:
             for task in todo:
                 _, n, _ = _run_task(task, root_seed, str(parts), design, draws, engine, st)
                 bar.update(n)
         else:
-            pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(loaded.data, freq))
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                       initargs=(loaded.data, loaded.sha256, freq))
             try:
                 futs = [pool.submit(_run_task, t, root_seed, str(parts), design, draws, engine) for t in todo]
                 for f in as_completed(futs):
@@ -309,7 +309,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine: str,
-              data: dict[str, Any], freq: str | None, parts: Path, cluster: str | None,
+              loaded: LoadedScenario, freq: str | None, parts: Path, cluster: str | None,
               workers: int, bar: Any) -> None:
     """Distribute batches over a dask.distributed cluster; this process writes the results."""
     try:
@@ -330,7 +330,8 @@ def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine:
         except (OSError, ValueError, TimeoutError) as exc:
             raise ScenarioError(f"cannot reach the dask scheduler at {cluster}: {exc}") from None
     try:
-        futs = [client.submit(_run_task_remote, t, seed, design, draws, engine, data, freq, pure=False)
+        futs = [client.submit(_run_task_remote, t, seed, design, draws, engine, loaded.data, loaded.sha256, freq,
+                              pure=False)
                 for t in todo]
         for fut in dask_completed(futs):
             index, n, tables = fut.result()

@@ -618,7 +618,7 @@ class BatchSim:
         tau = (t - t0 + 0.5) * (1.0 / 12.0)  # -inf before the first launch: F(-inf) = F(0) = 0
         pool = elig * (self.bm.T * F.bass_cdf(tau, self.bp.T, self.bq.T)) * self.sites_T[t][st.cell_region]
         # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
-        attract = self.attr_T * np.clip((t + 1.0 - self.launch_t.T) * self.inv_ramp_T, 0.0, 1.0)
+        attract = self.attr_T * F.launch_ramp(t - self.launch_t.T, self.inv_ramp_T)
         target = attract * _inv_pos(self._segsum(attract))[st.lane_seg]
         comp_T = self.comp.T
         if self.use_inertia:

@@ -12,16 +12,6 @@ def bass_cdf(t_years: np.ndarray | float, p: np.ndarray | float, q: np.ndarray |
     return (1.0 - e) / (1.0 + (np.asarray(q) / np.asarray(p)) * e)
 
 
-def logit_shares(utility: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Multinomial logit shares over the last axis among available options (0 elsewhere)."""
-    u = np.where(available, utility, -np.inf)
-    m = np.max(u, axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    w = np.where(available, np.exp(u - m), 0.0)
-    s = w.sum(axis=-1, keepdims=True)
-    return np.divide(w, s, out=np.zeros_like(w), where=s > 0)
-
-
 def affordable_share(out_of_pocket: np.ndarray, median: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Share of patients who can pay `out_of_pocket`: 1 - LogNormalCDF(x; median, sigma); 1 at x = 0."""
     from scipy import special
@@ -37,8 +27,7 @@ def entry_rank_multiplier(rank: np.ndarray, elasticity: np.ndarray | float) -> n
     return np.power(np.maximum(rank, 1.0), -np.asarray(elasticity))
 
 
-def launch_ramp(months_since_launch: np.ndarray, ramp_months: np.ndarray) -> np.ndarray:
-    """Linear ramp of a product's attractiveness from launch to full after `ramp_months`."""
-    m = np.asarray(months_since_launch, dtype=float) + 1.0
-    r = np.asarray(ramp_months, dtype=float)
-    return np.clip(np.divide(m, r, out=np.ones_like(m * r), where=r > 0), 0.0, 1.0)
+def launch_ramp(months_since_launch: np.ndarray, inv_ramp_months: np.ndarray) -> np.ndarray:
+    """Linear ramp of a product's attractiveness from launch to full after 1 / inv_ramp_months months
+    (inverse given so a ramp of 0 months is inf: full from the launch month; -inf before launch -> 0)."""
+    return np.clip((np.asarray(months_since_launch, dtype=float) + 1.0) * inv_ramp_months, 0.0, 1.0)

@@ -247,15 +247,10 @@ class PatientSim(BatchSim):
         """Add an (items, periods) table to the batch engine's accumulator `name` (one draw)."""
         a = self.acc[name]
         n, NP = x.shape
-        if a.shape == (NP, n, 1):  # (period, item, draw): the batch engine's layout
-            a[:, :, 0] += x.T
-        elif a.shape == (1, NP, n):  # (draw, period, item)
-            a[0] += x.T
-        elif a.shape == (1, n, NP):  # (draw, item, period)
-            a[0] += x
-        else:
+        if a.shape != (NP, n, 1):  # (period, item, draw): the batch engine's layout
             raise RuntimeError(f"unexpected layout {a.shape} of BatchSim.acc[{name!r}]; "
                                "update PatientSim._put_acc")
+        a[:, :, 0] += x.T
 
     def period_totals(self, x: np.ndarray) -> np.ndarray:
         """(items, T) monthly ledger -> (1, items, NP) period sums."""
