@@ -17,7 +17,30 @@ from sim.scenario.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "scenarios" / "example_small.yaml"
-ACTUALS = Path("/work/shared/data/cart_sales_2017_2022.csv")
+# shared/ lies beside the repository (as in CI); /work/shared is where sessions find it
+ACTUALS = next((p for p in (REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv",
+                            Path("/work/shared/data/cart_sales_2017_2022.csv")) if p.exists()),
+               REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv")
+needs_actuals = pytest.mark.skipif(not ACTUALS.exists(), reason="shared/data is not beside the repository")
+
+
+def assert_same_parts(got: Path, ref: Path, metrics: list[tuple[str, str]], draws: int) -> None:
+    """Two results folders hold the same part files, equal tables, bit-identical metric arrays."""
+    import pandas as pd
+
+    from sim.results import PART_TABLES, Results
+
+    a, b = Results(got), Results(ref)
+    for table in PART_TABLES:
+        names_a = sorted(p.name for p in (got / "parts").glob(f"{table}-*.parquet"))
+        names_b = sorted(p.name for p in (ref / "parts").glob(f"{table}-*.parquet"))
+        assert names_a == names_b, table
+        pd.testing.assert_frame_equal(a.table(table), b.table(table), check_exact=True, obj=table)
+    for metric, table in metrics:
+        x, y = a.array(metric, table), b.array(metric, table)
+        assert x.shape == y.shape and x.shape[0] == draws, (metric, table)
+        assert x.tobytes() == y.tobytes(), (metric, table)  # bit-identical, -0.0 and NaN included
+    np.testing.assert_array_equal(a.draws, np.arange(draws))
 
 # A minimal valid scenario: one region, one indication, one product launched at the start,
 # no uncertainty, no capacity limit, sites 1, one payer without out-of-pocket, success 1,

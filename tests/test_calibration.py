@@ -7,15 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ACTUALS, REPO, needs_actuals
 
 from sim.calibration import coverage
 from sim.cli import main
 from sim.errors import ScenarioError
 from sim.results import Results
 from sim.runner import run
-
-REPO = Path(__file__).resolve().parents[1]
-ACTUALS = REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +22,7 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run(REPO / "scenarios" / "cart_2022.yaml", draws=1000, seed=0, out=out, workers=2)
 
 
-@pytest.mark.skipif(not ACTUALS.exists(), reason="shared/data is not beside the repo")
+@needs_actuals
 def test_actual_sales_inside_p10_p90(base_run: Path) -> None:
     df = coverage(Results(base_run), ACTUALS, band=(10, 90), years=(2018, 2022))
     assert len(df) == 21  # every product-year of 2018-2022 in the file
@@ -32,7 +30,7 @@ def test_actual_sales_inside_p10_p90(base_run: Path) -> None:
     assert outside.empty, outside.to_string()
 
 
-@pytest.mark.skipif(not ACTUALS.exists(), reason="shared/data is not beside the repo")
+@needs_actuals
 def test_calibrate_command_reports_coverage(base_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["calibrate", str(base_run), "--actuals", str(ACTUALS), "--years", "2018,2022"])
     out = capsys.readouterr().out

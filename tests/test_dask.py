@@ -7,13 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, assert_same_parts
 
 from sim.cli import main
-from sim.results import PART_TABLES, Results
 from sim.runner import run
 
 distributed = pytest.importorskip("distributed")
@@ -42,16 +39,7 @@ def cluster():
 
 
 def assert_identical(got: Path, ref: Path) -> None:
-    a, b = Results(got), Results(ref)
-    for table in PART_TABLES:
-        names_a = sorted(p.name for p in (got / "parts").glob(f"{table}-*.parquet"))
-        names_b = sorted(p.name for p in (ref / "parts").glob(f"{table}-*.parquet"))
-        assert names_a == names_b, table
-        pd.testing.assert_frame_equal(a.table(table), b.table(table), check_exact=True, obj=table)
-    for metric, table in METRICS:
-        x, y = a.array(metric, table), b.array(metric, table)
-        assert x.shape[0] == DRAWS and x.tobytes() == y.tobytes(), (metric, table)
-    np.testing.assert_array_equal(a.draws, np.arange(DRAWS))
+    assert_same_parts(got, ref, METRICS, DRAWS)
     assert (got / "summary.csv").read_bytes() == (ref / "summary.csv").read_bytes()
     assert not list((got / "parts").glob(".*.tmp"))
 

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, assert_same_parts
 
 from sim.cli import main
-from sim.results import PART_TABLES, Results
+from sim.results import Results
 from sim.runner import run
 
 DRAWS, BATCH, SEED = 600, 20, 11  # 30 batches, a few seconds: time enough to interrupt
@@ -77,17 +76,9 @@ def reference(tmp_path_factory) -> Path:
 def assert_identical(got: Path, ref: Path) -> None:
     a, b = Results(got), Results(ref)
     assert a.meta["draws"] == b.meta["draws"] and a.meta["batches"] == b.meta["batches"] == N_BATCHES
-    for table in PART_TABLES:
-        files_a = sorted(p.name for p in (got / "parts").glob(f"{table}-*.parquet"))
-        files_b = sorted(p.name for p in (ref / "parts").glob(f"{table}-*.parquet"))
-        assert files_a == files_b, table
-        pd.testing.assert_frame_equal(a.table(table), b.table(table), check_exact=True, obj=table)
+    assert_same_parts(got, ref, METRICS, DRAWS)
     for metric, table in METRICS:
-        x, y = a.array(metric, table), b.array(metric, table)
-        assert x.shape == y.shape and x.shape[0] == DRAWS
-        assert np.array_equal(x, y), (metric, table)
-        assert x.tobytes() == y.tobytes(), (metric, table)  # bit-identical, -0.0 and NaN included
-    np.testing.assert_array_equal(a.draws, np.arange(DRAWS))
+        assert np.array_equal(a.array(metric, table), b.array(metric, table)), (metric, table)
     assert (got / "summary.csv").read_bytes() == (ref / "summary.csv").read_bytes()
     assert (got / "scenario.yaml").read_text() == (ref / "scenario.yaml").read_text()
     assert not list((got / "parts").glob(".*.tmp")), "temp files left in the results"
