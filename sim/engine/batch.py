@@ -89,8 +89,15 @@ class BatchOutput:
 
 
 class BatchSim:
+    # "compiled": the monthly flow runs in sim.engine.kernel (numba); "numpy": the readable
+    # reference in _demand_T/_serve_T, kept as the kernel's oracle in the tests
+    KERNELS = ("compiled", "numpy")
+
     def __init__(self, st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
-                 pinned: dict[str, np.ndarray] | None = None) -> None:
+                 pinned: dict[str, np.ndarray] | None = None, kernel: str = "compiled") -> None:
+        if kernel not in self.KERNELS:
+            raise ValueError(f"kernel must be one of {self.KERNELS}, not {kernel!r}")
+        self.kernel = kernel
         self.st = st
         self.scn: Scenario = st.scenario
         self.draw_ids = np.asarray(draw_ids, dtype=np.int64)
@@ -556,11 +563,18 @@ class BatchSim:
         oop = self.oop.transpose(2, 1, 0)[:, ax, :]
         x = oop * self.price.T[ax][None, :, :]
         a = F.affordable_share(x, self.aff_median.T[reg][None], self.aff_sigma.T[reg][None])
-        self.afford = a
+        self.afford = np.ascontiguousarray(a)  # C order: the compiled kernel has one specialisation
         am = a * self.avail.T[ax][None, :, :]
         reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
-        self.share_reach = self.share.transpose(2, 1, 0)[:, ax, :] * reach
+        self.share_reach = np.ascontiguousarray(self.share.transpose(2, 1, 0)[:, ax, :] * reach)
         self.access_dirty = False
+
+    def _update_attr(self) -> None:
+        av = self.avail.T
+        self.avail_T = av.astype(float)
+        self.attr_T = self.avail_T * self.base_attr.T * self.rank_mult.T * self.safety.T
+        self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
+        self.attr_dirty = False
 
     def _prepare_flow(self) -> None:
         """Everything the monthly flow needs that is fixed within a batch (also used by the
@@ -607,11 +621,7 @@ class BatchSim:
         if self.access_dirty:
             self._update_access()
         if self.attr_dirty:
-            av = self.avail.T
-            self.avail_T = av.astype(float)
-            self.attr_T = self.avail_T * self.base_attr.T * self.rank_mult.T * self.safety.T
-            self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
-            self.attr_dirty = False
+            self._update_attr()
         # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
         t0 = self.t0.T
         elig = self.E0.T * np.exp(self.log_growth_T * (t / 12.0)) * (1.0 / 12.0)
@@ -665,6 +675,9 @@ class BatchSim:
         st = self.st
         yield self.env.timeout(0.5)
         self._prepare_flow()
+        if self.kernel == "compiled":
+            yield from self._flow_compiled()
+            return
         acc = self.acc
         pom = st.period_of_month
         for t in range(st.T):
@@ -678,6 +691,41 @@ class BatchSim:
             acc["revenue_local"][per] += served * self.net_price_succ
             acc["eligible"][per] += elig
             acc["addressable"][per] += pool
+            yield self.env.timeout(1)
+
+    def _flow_compiled(self) -> Any:
+        """The same months as the numpy flow above, each one call of the compiled kernel."""
+        from sim.engine.kernel import month
+
+        st, B = self.st, self.B
+        acc = self.acc
+        pom = st.period_of_month
+        seg_bounds = np.r_[st.seg_starts, st.L].astype(np.int64)
+        aff_bounds = np.r_[self.aff_starts, self.aff_ix.size].astype(np.int64)
+        cap_bounds = np.r_[self.cap_starts, self.cap_lanes.size].astype(np.int64)
+        cell_region = np.ascontiguousarray(st.cell_region, dtype=np.int64)
+        lane_cell = np.ascontiguousarray(st.lane_cell, dtype=np.int64)
+        cap_lanes = np.ascontiguousarray(self.cap_lanes, dtype=np.int64)
+        cap_prods = np.ascontiguousarray(self.cap_prods, dtype=np.int64)
+        no_aff = np.zeros((0, 0, B))
+        cells = (self.E0.T, self.log_growth_T, self.t0.T, self.bm.T, self.bp.T, self.bq.T)
+        for t in range(st.T):
+            per = pom[t]
+            if self.rank_dirty:
+                self._update_ranks()
+            if self.access_dirty:
+                self._update_access()
+            if self.attr_dirty:
+                self._update_attr()
+            aff = self.aff_ix.size > 0
+            month(t, *cells, self.sites_T[t], cell_region,
+                  self.attr_T, self.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T,
+                  self.use_inertia, self.comp.T, lane_cell, seg_bounds,
+                  self.afford if aff else no_aff, self.share_reach if aff else no_aff, self.aff_ix, aff_bounds,
+                  cap_lanes, cap_bounds, cap_prods, self.capacity.T,
+                  self.queue.T, self.hazard_eff_T, self.net_price_succ,
+                  acc["demand"][per], acc["served"][per], acc["dropped"][per], acc["waiting"][per],
+                  acc["revenue_local"][per], acc["eligible"][per], acc["addressable"][per])
             yield self.env.timeout(1)
 
     def run(self) -> BatchOutput:
@@ -775,6 +823,6 @@ def _interp_rows(x_new: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarra
 
 
 def simulate_batch(st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
-                   pinned: dict[str, np.ndarray] | None = None) -> BatchOutput:
-    return BatchSim(st, seed, draw_ids, design, pinned).run()
+                   pinned: dict[str, np.ndarray] | None = None, kernel: str = "compiled") -> BatchOutput:
+    return BatchSim(st, seed, draw_ids, design, pinned, kernel).run()
 

@@ -1,0 +1,151 @@
+"""The batch engine's monthly flow as one compiled loop (numba).
+
+`BatchSim._demand_T` and `BatchSim._serve_T` are the readable numpy reference of the same
+month: about sixty whole-array operations, each a pass over memory with a temporary. Here
+every draw's month is computed in one pass with no temporaries, in the same order of
+operations, so results agree with the reference to rounding (tests/test_kernel.py) and
+each draw's numbers do not depend on the batch it is in. Arrays are (item, draw), contiguous
+along draws; the innermost loops run over draws.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+TINY = 1e-300  # below this a sum counts as empty (as `_inv_pos`)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def month(
+    t: int,
+    # cells (C, B) and their region (C,)
+    e0, log_growth, t0, bm, bp, bq, sites_t, cell_region,
+    # lanes (L, B) and their cell (L,); segments of consecutive lanes = cells with lanes
+    attr, launch_t, inv_ramp, inertia, avail, use_inertia, comp, lane_cell, seg_bounds,
+    # payer channels of lanes in regions with an affordability curve: (K, A, B), lanes ax (A,)
+    afford, share_reach, ax, aff_bounds,
+    # capacity: lanes of limited products grouped by product, their product, capacity (P, B)
+    cap_lanes, cap_bounds, cap_prods, capacity,
+    # queue (L, B, updated), drop-out hazard and net price per slot (L, B)
+    queue, hazard_eff, nps,
+    # this period's accumulators
+    acc_demand, acc_served, acc_dropped, acc_waiting, acc_revenue, acc_eligible, acc_addressable,
+) -> None:
+    """One month for every draw: steps 1-5 of MODEL.md, added into the period's accumulators."""
+    C, B = e0.shape
+    L = attr.shape[0]
+    pool = np.empty((C, B))
+    years = t / 12.0
+    for c in range(C):
+        r = cell_region[c]
+        for b in range(B):
+            elig = e0[c, b] * math.exp(log_growth[c, b] * years) * (1.0 / 12.0)
+            tau = max((t - t0[c, b] + 0.5) * (1.0 / 12.0), 0.0)
+            p, q = bp[c, b], bq[c, b]
+            e = math.exp(-(p + q) * tau)
+            f = (1.0 - e) / (1.0 + (q / p) * e)
+            pl = elig * (bm[c, b] * f) * sites_t[r, b]
+            pool[c, b] = pl
+            acc_eligible[c, b] += elig
+            acc_addressable[c, b] += pl
+
+    # 4: product mix per cell (segment of lanes)
+    target = np.empty((L, B))
+    tot = np.empty(B)
+    for s in range(seg_bounds.size - 1):
+        a, z = seg_bounds[s], seg_bounds[s + 1]
+        tot[:] = 0.0
+        for l in range(a, z):
+            for b in range(B):
+                ramp = min(max((t - launch_t[l, b] + 1.0) * inv_ramp[l, b], 0.0), 1.0)
+                v = attr[l, b] * ramp
+                target[l, b] = v
+                tot[b] = v if l == a else tot[b] + v
+        for b in range(B):
+            x = tot[b]
+            tot[b] = (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
+        for l in range(a, z):
+            for b in range(B):
+                target[l, b] = target[l, b] * tot[b]
+        if use_inertia:
+            for l in range(a, z):
+                for b in range(B):
+                    m = (inertia[l, b] * comp[l, b] + (1.0 - inertia[l, b]) * target[l, b]) * avail[l, b]
+                    comp[l, b] = m
+                    tot[b] = m if l == a else tot[b] + m
+            for b in range(B):
+                x = tot[b]
+                inv = (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
+                empty = 1.0 if x <= TINY else 0.0
+                for l in range(a, z):
+                    comp[l, b] = comp[l, b] * inv + target[l, b] * empty
+        else:
+            for l in range(a, z):
+                for b in range(B):
+                    comp[l, b] = target[l, b]
+
+    demand = np.empty((L, B))
+    for l in range(L):
+        c = lane_cell[l]
+        for b in range(B):
+            demand[l, b] = pool[c, b] * comp[l, b]
+
+    # each payer channel's patients choose among the products they can afford
+    K = afford.shape[0]
+    if ax.size:
+        w = np.zeros((ax.size, B))
+        den = np.empty(B)
+        for k in range(K):
+            for s in range(aff_bounds.size - 1):
+                a, z = aff_bounds[s], aff_bounds[s + 1]
+                for j in range(a, z):
+                    l = ax[j]
+                    for b in range(B):
+                        v = afford[k, j, b] * comp[l, b]
+                        den[b] = v if j == a else den[b] + v
+                for b in range(B):
+                    x = den[b]
+                    den[b] = (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
+                for j in range(a, z):
+                    l = ax[j]
+                    for b in range(B):
+                        w[j, b] += share_reach[k, j, b] * (afford[k, j, b] * comp[l, b]) * den[b]
+        for j in range(ax.size):
+            l = ax[j]
+            c = lane_cell[l]
+            for b in range(B):
+                demand[l, b] = pool[c, b] * w[j, b]
+
+    # 5: queue; a product's capacity is shared first come first served by its lanes; drop-out
+    served = np.empty((L, B))
+    for l in range(L):
+        for b in range(B):
+            served[l, b] = (queue[l, b] + demand[l, b]) * avail[l, b]
+    for s in range(cap_bounds.size - 1):
+        a, z = cap_bounds[s], cap_bounds[s + 1]
+        pj = cap_prods[s]
+        for b in range(B):
+            qp = 0.0
+            for j in range(a, z):
+                qp = served[cap_lanes[j], b] if j == a else qp + served[cap_lanes[j], b]
+            cap = capacity[pj, b]
+            if qp > cap:
+                ratio = cap / qp
+                for j in range(a, z):
+                    served[cap_lanes[j], b] = served[cap_lanes[j], b] * ratio
+    for l in range(L):
+        for b in range(B):
+            d = demand[l, b]
+            sv = served[l, b]
+            rest = (queue[l, b] + d) - sv
+            dr = rest * hazard_eff[l, b]
+            qn = rest - dr
+            queue[l, b] = qn
+            acc_demand[l, b] += d
+            acc_served[l, b] += sv
+            acc_dropped[l, b] += dr
+            acc_waiting[l, b] = qn
+            acc_revenue[l, b] += sv * nps[l, b]
