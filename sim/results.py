@@ -8,6 +8,7 @@ charts/*.png and metadata.json, written last: a folder without it is incomplete.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarra
     for name, (idx, values) in items.items():
         cols[name] = _dict_col(np.tile(idx, B * NP), values)
     for m, arr in metrics.items():
-        cols[m] = pa.array(np.ascontiguousarray(arr.transpose(0, 2, 1)).reshape(-1).astype(np.float32))
+        cols[m] = pa.array(np.ascontiguousarray(arr.transpose(0, 2, 1), dtype=np.float32).reshape(-1))
     return pa.table(cols)
 
 
@@ -93,7 +94,10 @@ def _write_parquet(table: pa.Table, where: Any) -> None:
 
 
 def write_tables(tables: dict[str, pa.Table | bytes], parts: Path, index: int) -> None:
-    """Write one batch's tables, each atomically; 'inputs' last, so its presence marks the batch done."""
+    """Write one batch's files, each atomically; 'inputs' last, so its presence marks the batch done."""
+    if AGGREGATES in tables:
+        agg = tables[AGGREGATES]
+        atomic_write(aggregate_file(parts, index), lambda tmp: Path(tmp).write_bytes(agg))  # type: ignore[arg-type]
     for name in PART_TABLES:
         t = tables[name]
         if isinstance(t, bytes | bytearray):
@@ -102,10 +106,13 @@ def write_tables(tables: dict[str, pa.Table | bytes], parts: Path, index: int) -
             atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, tab=t: _write_parquet(tab, tmp))
 
 
-def tables_to_bytes(tables: dict[str, pa.Table]) -> dict[str, bytes]:
+def tables_to_bytes(tables: dict[str, pa.Table | bytes]) -> dict[str, bytes]:
     """Parquet bytes, for shipping a batch from a remote (dask) worker to the writer."""
     out = {}
     for name, t in tables.items():
+        if isinstance(t, bytes):
+            out[name] = t
+            continue
         sink = pa.BufferOutputStream()
         _write_parquet(t, sink)
         out[name] = sink.getvalue().to_pybytes()
@@ -116,8 +123,15 @@ def batch_done(parts: Path, index: int) -> bool:
     return all((parts / f"{name}-{index:06d}.parquet").exists() for name in PART_TABLES)
 
 
+def batch_files(st: Structure, out: BatchOutput) -> dict[str, pa.Table | bytes]:
+    """Everything one batch writes: the five tables and the summary aggregates."""
+    files: dict[str, pa.Table | bytes] = dict(batch_tables(st, out))
+    files[AGGREGATES] = aggregates_bytes(batch_aggregates(st, out))
+    return files
+
+
 def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
-    write_tables(batch_tables(st, out), parts, index)  # type: ignore[arg-type]
+    write_tables(batch_files(st, out), parts, index)
 
 
 def period_index(periods: list[str], period: str | None) -> int:
@@ -275,24 +289,15 @@ class Results:
         # sorts; group sums then carry ~1e-7 relative error, below the 6 digits summary.csv prints
         dtype = np.float32 if draws_last else np.float64
         arr = self.array(metric, table, dtype)
-        labels = self._labels(table, by)
-        mask = self._mask(table, filters)
-        groups = sorted({lab for lab, k in zip(labels, mask, strict=True) if k})
-        gi = {g: k for k, g in enumerate(groups)}
-        onehot = np.zeros((len(labels), len(groups)), dtype=dtype)
-        for k, (lab, keep) in enumerate(zip(labels, mask, strict=True)):
-            if keep:
-                onehot[k, gi[lab]] = 1.0
+        gp = group_plan(self, metric, by, filters, table)
+        groups = gp.groups
         N, NPd, I = arr.shape
         if draws_last:  # (groups, periods, draws), contiguous along draws, for fast percentiles
-            if bool((onehot.sum(axis=0) == 1).all()):  # one item per group (e.g. by lane): gather, no sums
-                items = onehot.argmax(axis=0)
-                g = np.ascontiguousarray(arr[:, :, items].transpose(2, 1, 0))
-            else:  # contiguous (draws x periods, items) @ (items, groups): no transposed-operand copy
-                g = np.ascontiguousarray((arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups))
-                                         .transpose(2, 1, 0))
-            g = g.transpose(2, 0, 1)  # a (draws, groups, periods) view of it
+            # the same sums, in the same order, as the aggregates workers write for summary.csv
+            g = group_rows(draws_last(arr), gp).reshape(len(groups), NPd, N).transpose(2, 0, 1)  # (draws, groups, periods) view
         else:
+            onehot = np.zeros((I, len(groups)))
+            onehot[gp.order, np.repeat(np.arange(len(groups)), np.diff(np.r_[gp.starts, gp.order.size]))] = 1.0
             g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
         periods = self.periods
         freq = freq or self.frequency
@@ -312,12 +317,61 @@ class Results:
         return groups, periods, g
 
 
+@dataclass(frozen=True)
+class GroupPlan:
+    """Which stored items add up to each group: `order` lists the kept items group by group,
+    `starts` where each group begins in it."""
+
+    by: str
+    metric: str
+    table: str
+    groups: list[str]
+    order: np.ndarray
+    starts: np.ndarray
+
+
+def group_plan(res: Results, metric: str, by: str, filters: dict[str, list[str]] | None = None,
+               table: str | None = None) -> GroupPlan:
+    if table is None:
+        table = res.table_for(metric)
+    labels = res._labels(table, by)
+    mask = res._mask(table, filters)
+    groups = sorted({lab for lab, k in zip(labels, mask, strict=True) if k})
+    gi = {g: k for k, g in enumerate(groups)}
+    kept = [k for k, keep in enumerate(mask) if keep]
+    order = np.array(sorted(kept, key=lambda k: gi[labels[k]]), dtype=np.int64)
+    gidx = np.array([gi[labels[k]] for k in order], dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, gidx[1:] != gidx[:-1]]) if order.size else np.zeros(0, np.int64)
+    return GroupPlan(by, metric, table, groups, order, starts.astype(np.int64))
+
+
+def group_rows(xt: np.ndarray, gp: GroupPlan, out: np.ndarray | None = None, col0: int = 0) -> np.ndarray:
+    """Stored values laid out by `draws_last` -> rows (group * periods + period, draws) float32.
+
+    Summed in float64 in one fixed order per group (compiled loop), so a draw's sums do not
+    depend on which draws share its batch or array, unlike a BLAS product."""
+    from sim.engine.kernel import group_rows as kernel
+
+    NP, N = xt.shape[0], xt.shape[2]
+    if out is None:
+        out = np.empty((len(gp.groups) * NP, N), dtype=np.float32)
+    kernel(xt, gp.order, gp.starts, out, col0)
+    return out
+
+
+def draws_last(x: np.ndarray) -> np.ndarray:
+    """(draws, periods, items) -> contiguous (periods, items, draws) float32, the kernel's layout."""
+    return np.ascontiguousarray(x.transpose(1, 2, 0), dtype=np.float32)
+
+
 def summarize(arr: np.ndarray, with_se: bool = False, overwrite: bool = False) -> dict[str, np.ndarray]:
     """Mean, sd, standard error of the mean and percentiles over draws (axis 0); with_se adds
     the Monte Carlo standard errors of P10, P50 and P90 (from order-statistic 95 % intervals).
 
     Works on one sorted, draw-contiguous copy: percentiles and order statistics are lookups."""
-    arr = np.asarray(arr, dtype=float)
+    arr = np.asarray(arr)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)  # float32 stays float32: sorts move half the bytes, same order
     n = arr.shape[0]
     rest = arr.shape[1:]
     flat = arr.reshape(n, -1) if arr.flags.c_contiguous else arr.transpose(*range(1, arr.ndim), 0).reshape(-1, n).T
@@ -358,31 +412,121 @@ SUMMARY_PLAN: list[tuple[str, str]] = [
 ]
 
 
-def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None) -> pd.DataFrame:
-    frames: dict[tuple[str, str], pd.DataFrame] = {}
-    plan = plan or SUMMARY_PLAN
+@dataclass(frozen=True)
+class SummaryItem:
+    """One (grouping, metric) of summary.csv: rows row0 .. row0 + len(groups) * periods of the
+    per-batch aggregate arrays (row = group * periods + period)."""
+
+    gp: GroupPlan
+    row0: int
+    nrows: int
+
+
+def summary_layout(res: Results, plan: list[tuple[str, str]] | None = None) -> list[SummaryItem]:
+    items, row = [], 0
+    for by, metric in plan or SUMMARY_PLAN:
+        gp = group_plan(res, metric, by, table="companies" if by == "company" else None)
+        n = len(gp.groups) * len(res.periods)
+        items.append(SummaryItem(gp, row, n))
+        row += n
+    return items
+
+
+AGGREGATES = "summary"  # parts/summary-NNNNNN.npy: (rows of summary_layout, draws of the batch), float32
+
+
+def aggregate_file(parts: Path, index: int) -> Path:
+    return parts / f"{AGGREGATES}-{index:06d}.npy"
+
+
+_LAYOUTS: dict[int, tuple[Structure, list[SummaryItem]]] = {}
+
+
+def batch_aggregates(st: Structure, out: BatchOutput) -> np.ndarray:
+    """The group sums summary.csv needs, for one batch: computed by the worker that holds the
+    batch in memory, so the summary reads ~1/10 of the data and does no grouping."""
+    if id(st) not in _LAYOUTS or _LAYOUTS[id(st)][0] is not st:
+        from sim.runner import structure_meta
+
+        meta = {"structure": structure_meta(st), "frequency": st.freq, "scenario": st.scenario.name}
+        _LAYOUTS[id(st)] = (st, summary_layout(Results(Path("."), meta=meta)))
+    layout = _LAYOUTS[id(st)][1]
+    B = out.draw_ids.size
+    rows = np.empty((layout[-1].row0 + layout[-1].nrows if layout else 0, B), dtype=np.float32)
+    stored: dict[tuple[str, str], np.ndarray] = {}
+    for it in layout:
+        key = (it.gp.table, it.gp.metric)
+        if key not in stored:  # (draws, periods, items) float32, exactly as the parquet parts hold it
+            stored[key] = draws_last(getattr(out, it.gp.table)[it.gp.metric].transpose(0, 2, 1))
+        group_rows(stored[key], it.gp, rows[it.row0:it.row0 + it.nrows])
+    return rows
+
+
+def aggregates_bytes(rows: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, rows, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _item_stats(files: list[str], row0: int, nrows: int) -> dict[str, np.ndarray]:
+    """Statistics of one summary item from the batches' aggregate files (read as memory maps)."""
+    chunks = [np.load(f, mmap_mode="r", allow_pickle=False)[row0:row0 + nrows] for f in files]
+    x = np.empty((nrows, sum(c.shape[1] for c in chunks)), dtype=np.float32)
+    pos = 0
+    for c in chunks:
+        x[:, pos:pos + c.shape[1]] = c
+        pos += c.shape[1]
+    return summarize(x.T, with_se=True, overwrite=True)
+
+
+def _item_frame(it: SummaryItem, periods: list[str], stats: dict[str, np.ndarray]) -> pd.DataFrame:
+    G, NPer = len(it.gp.groups), len(periods)
+    return pd.DataFrame({
+        "level": it.gp.by,
+        "group": np.repeat(it.gp.groups, NPer),
+        "period": np.tile(periods, G),
+        "metric": it.gp.metric,
+        **{k: v.reshape(-1) for k, v in stats.items()},
+    })
+
+
+def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, workers: int = 1) -> pd.DataFrame:
+    """summary.csv as a frame. From the workers' aggregate files when every batch has one (items
+    spread over `workers` processes); otherwise grouped here from the parquet parts. Both give
+    the same bytes: the sums are the same function of the same float32 values."""
+    layout = summary_layout(res, plan)
+    parts = res.path / "parts"
+    batches = res._files("inputs")
+    files = [aggregate_file(parts, int(f.stem.rsplit("-", 1)[1])) for f in batches]
+    if layout and all(f.exists() for f in files):
+        names = [str(f) for f in files]
+        args = [(names, it.row0, it.nrows) for it in layout]
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                stats = list(pool.map(_item_stats, *zip(*args, strict=True)))
+        else:
+            stats = [_item_stats(*a) for a in args]
+        frames = [_item_frame(it, res.periods, st_) for it, st_ in zip(layout, stats, strict=True)]
+        return pd.concat(frames, ignore_index=True)
+    frames_by: dict[int, pd.DataFrame] = {}
     current = None
-    for by, metric in sorted(plan, key=lambda x: x[1]):  # one metric in memory at a time
-        if metric != current:
+    for k in sorted(range(len(layout)), key=lambda k: (layout[k].gp.metric, layout[k].gp.table)):
+        it = layout[k]
+        if (it.gp.table, it.gp.metric) != current:  # one stored metric in memory at a time
+            current = (it.gp.table, it.gp.metric)
+            xt = draws_last(res.array(it.gp.metric, it.gp.table, np.float32))
             res._cache.clear()
-            current = metric
-        table = "companies" if by == "company" else None
-        groups, periods, arr = res.grouped(metric, by, table=table, draws_last=True)
-        stats = summarize(arr, with_se=True, overwrite=True)
-        G, NPer = len(groups), len(periods)
-        df = pd.DataFrame({
-            "level": by,
-            "group": np.repeat(groups, NPer),
-            "period": np.tile(periods, G),
-            "metric": metric,
-            **{k: v.reshape(-1) for k, v in stats.items()},
-        })
-        frames[(by, metric)] = df
-        del arr, stats  # before the next group is built: one result in memory at a time
+        g = group_rows(xt, it.gp)  # (rows, draws)
+        frames_by[k] = _item_frame(it, res.periods, summarize(g.T, with_se=True, overwrite=True))
+        del g
     res._cache.clear()
-    return pd.concat([frames[k] for k in plan], ignore_index=True)
+    return pd.concat([frames_by[k] for k in range(len(layout))], ignore_index=True)
 
 
-def write_summary(res: Results, path: Path) -> Path:
-    df = summary_frame(res)
+def write_summary(res: Results, path: Path, workers: int = 1) -> Path:
+    df = summary_frame(res, workers=workers)
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))

@@ -243,14 +243,14 @@ class BatchSim:
         self.owner_coef = 1.0 - self.partner_share * (1.0 - self.royalty)
 
     def _by_company(self, x: np.ndarray, cp: np.ndarray) -> np.ndarray:
-        """Sum (B, NP, L) lane values into (B, NP, CP) company-product rows given each lane's row."""
-        out = np.zeros(x.shape[:2] + (len(self.st.company_products),))
+        """Sum (NP, L, B) lane values into (NP, CP, B) company-product rows given each lane's row."""
+        out = np.zeros((x.shape[0], len(self.st.company_products), x.shape[2]))
         keep = np.flatnonzero(cp >= 0)
         if keep.size:
             order = keep[np.argsort(cp[keep], kind="stable")]
             rows = cp[order]
             starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-            out[:, :, rows[starts]] = np.add.reduceat(x[:, :, order], starts, axis=2)
+            out[:, rows[starts], :] = np.add.reduceat(x[:, order, :], starts, axis=1)
         return out
 
     # ------------------------------------------------------------------ events
@@ -739,37 +739,41 @@ class BatchSim:
         if st.L:
             self.env.process(self._flow())
         self.env.run(until=st.T + 1)
-        a = {k: np.ascontiguousarray(v.transpose(2, 0, 1)) for k, v in self.acc.items()}  # (B, NP, item)
-        fx_l = self.fx[:, st.lane_region][:, None, :]
-        cogs_l = self.cogs[:, st.lane_product][:, None, :]
-        infused = a["served"] * self.success[:, st.lane_product][:, None, :]
+        # everything below stays (period, item, draw), contiguous along draws; per-lane
+        # coefficients are (item, draw) rows broadcast over periods
+        a = self.acc
+        served = a["served"]
+        infused = served * self.success.T[st.lane_product]
+        revenue = a["revenue_local"] / self.fx.T[st.lane_region]
+        cogs = served * self.cogs.T[st.lane_product]
+        gross_profit = revenue - cogs
         lanes = {
-            "demand": a["demand"], "infused": infused, "failed": a["served"] - infused,
+            "demand": a["demand"], "infused": infused, "failed": served - infused,
             "dropped": a["dropped"], "waiting": a["waiting"], "revenue_local": a["revenue_local"],
-            "revenue": a["revenue_local"] / fx_l, "cogs": a["served"] * cogs_l,
+            "revenue": revenue, "cogs": cogs, "gross_profit": gross_profit,
+            "company_revenue": revenue * self.owner_coef.T,
         }
-        lanes["gross_profit"] = lanes["revenue"] - lanes["cogs"]
-        lanes["company_revenue"] = lanes["revenue"] * self.owner_coef[:, None, :]
-        cell_demand = np.zeros((B, NP, C))
+        cell_demand = np.zeros((NP, C, B))
         if L:
-            cell_demand[:, :, st.seg_cell] = np.add.reduceat(a["demand"], st.seg_starts, axis=2)
+            cell_demand[:, st.seg_cell, :] = np.add.reduceat(a["demand"], st.seg_starts, axis=1)
         cells = {"eligible": a["eligible"], "addressable": a["addressable"], "demand": cell_demand,
                  "untreated": a["eligible"] - cell_demand}
-        rev, gp = lanes["revenue"], lanes["gross_profit"]
-        ps = self.partner_share[:, None, :]
-        roy_flow = rev * ps * self.royalty[:, None, :]
+        ps = self.partner_share.T
+        own_rev, par_rev = revenue * (1.0 - ps), revenue * ps
+        own_gp, par_gp = gross_profit * (1.0 - ps), gross_profit * ps
+        roy_flow = par_rev * self.royalty.T
         bc = self._by_company
         comp = {
-            "revenue": bc(rev * (1.0 - ps), self.own_cp) + bc(rev * ps, self.par_cp),
-            "gross_profit": bc(gp * (1.0 - ps), self.own_cp) + bc(gp * ps, self.par_cp),
+            "revenue": bc(own_rev, self.own_cp) + bc(par_rev, self.par_cp),
+            "gross_profit": bc(own_gp, self.own_cp) + bc(par_gp, self.par_cp),
             "royalty": bc(roy_flow, self.own_cp) - bc(roy_flow, self.par_cp),
-            "deal_payments": np.ascontiguousarray(self.pay.transpose(0, 2, 1)),
+            "deal_payments": np.ascontiguousarray(self.pay.transpose(2, 1, 0)),
         }
         comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
         events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
 
         def view(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return {k: v.transpose(0, 2, 1) for k, v in d.items()}  # (draw, item, period) views
+            return {k: v.transpose(2, 1, 0) for k, v in d.items()}  # (draw, item, period) views
 
         out = BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
                           events=events, inputs=dict(self.S.record))

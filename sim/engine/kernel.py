@@ -149,3 +149,26 @@ def month(
             acc_dropped[l, b] += dr
             acc_waiting[l, b] = qn
             acc_revenue[l, b] += sv * nps[l, b]
+
+
+@njit(cache=True, nogil=True)
+def group_rows(xt, order, starts, out, col0):
+    """Group sums for summary.csv: xt (periods, items, draws) float32 as stored; group g adds
+    items order[starts[g]:starts[g + 1]] in float64, in that order, into out[g * periods + p,
+    col0 + draw] (float32). One fixed order per group: a draw's sums do not depend on which
+    draws share its batch, so run-time aggregates and a later re-summary agree bit for bit."""
+    NP, N = xt.shape[0], xt.shape[2]
+    G = starts.size
+    acc = np.empty(N)
+    for g in range(G):
+        a = starts[g]
+        z = starts[g + 1] if g + 1 < G else order.size
+        for p in range(NP):
+            acc[:] = 0.0
+            for j in range(a, z):
+                it = order[j]
+                for n in range(N):
+                    acc[n] += xt[p, it, n]
+            row = g * NP + p
+            for n in range(N):
+                out[row, col0 + n] = acc[n]
