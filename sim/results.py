@@ -87,10 +87,10 @@ LABEL_COLUMNS = ["period", "region", "indication", "product", "target", "company
 
 
 def _write_parquet(table: pa.Table, where: Any) -> None:
-    # dictionary-encode only the label columns: trying it on float columns costs 4x the write time
+    # dictionary-encode only the label columns: trying it on float columns costs 4x the write time;
+    # lz4 writes the floats ~25 % faster than zstd level 1 for ~20 % larger files (cart_2022)
     labels = [c for c in LABEL_COLUMNS if c in table.column_names]
-    pq.write_table(table, where, compression="zstd", compression_level=1,
-                   use_dictionary=labels or False, write_statistics=False)
+    pq.write_table(table, where, compression="lz4", use_dictionary=labels or False, write_statistics=False)
 
 
 def write_tables(tables: dict[str, pa.Table | bytes], parts: Path, index: int) -> None:

@@ -109,6 +109,7 @@ class BatchSim:
         self._init_params()
         self.pay = np.zeros((B, len(st.company_products), NP))
         self.access_dirty = self.price_dirty = True
+        self.afford_dirty = True  # prices or out-of-pocket changed: affordability, not only reach
         self.rank_dirty = True
         self.rank_cells: set[int] = set()
         self.attr_dirty = True
@@ -443,7 +444,7 @@ class BatchSim:
                         if kk != k:
                             self.share[ii, rl, kk] *= scale
                     self.share[ii, rl, k] = new_share[idx][:, None]
-                self.price_dirty = True
+                self.price_dirty = self.afford_dirty = True
                 self.access_dirty |= aff
                 self._fire(fire_names, idx, t)
 
@@ -454,7 +455,7 @@ class BatchSim:
 
             def act(idx: np.ndarray, t: np.ndarray) -> None:
                 self.price[idx[:, None], ls] *= (1.0 + chg[idx])[:, None]
-                self.price_dirty = True
+                self.price_dirty = self.afford_dirty = True
                 self.access_dirty |= aff
                 self._fire(fire_names, idx, t)
 
@@ -511,7 +512,7 @@ class BatchSim:
             t = self.env.now
             P_ = self.price.T  # (lanes, draws), in place so views stay valid
             np.multiply(P_, 1.0 + self.price_chg.T, out=P_, where=t > self.launch_t.T)
-            self.price_dirty = True
+            self.price_dirty = self.afford_dirty = True
             self.access_dirty |= bool(self.lane_aff.any())
             yield self.env.timeout(12)
 
@@ -559,11 +560,14 @@ class BatchSim:
         if ax.size == 0:
             self.access_dirty = False
             return
-        reg = self.st.lane_region[ax]
-        oop = self.oop.transpose(2, 1, 0)[:, ax, :]
-        x = oop * self.price.T[ax][None, :, :]
-        a = F.affordable_share(x, self.aff_median.T[reg][None], self.aff_sigma.T[reg][None])
-        self.afford = np.ascontiguousarray(a)  # C order: the compiled kernel has one specialisation
+        if self.afford_dirty:  # launches and withdrawals change only who can reach what
+            reg = self.st.lane_region[ax]
+            oop = self.oop.transpose(2, 1, 0)[:, ax, :]
+            x = oop * self.price.T[ax][None, :, :]
+            a = F.affordable_share(x, self.aff_median.T[reg][None], self.aff_sigma.T[reg][None])
+            self.afford = np.ascontiguousarray(a)  # C order: the compiled kernel has one specialisation
+            self.afford_dirty = False
+        a = self.afford
         am = a * self.avail.T[ax][None, :, :]
         reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
         self.share_reach = np.ascontiguousarray(self.share.transpose(2, 1, 0)[:, ax, :] * reach)

@@ -44,9 +44,11 @@ def month(
         for b in range(B):
             elig = e0[c, b] * math.exp(log_growth[c, b] * years) * (1.0 / 12.0)
             tau = max((t - t0[c, b] + 0.5) * (1.0 / 12.0), 0.0)
-            p, q = bp[c, b], bq[c, b]
-            e = math.exp(-(p + q) * tau)
-            f = (1.0 - e) / (1.0 + (q / p) * e)
+            f = 0.0  # F(0) = 0 exactly: no exp before the cell's first launch
+            if tau > 0.0:
+                p, q = bp[c, b], bq[c, b]
+                e = math.exp(-(p + q) * tau)
+                f = (1.0 - e) / (1.0 + (q / p) * e)
             pl = elig * (bm[c, b] * f) * sites_t[r, b]
             pool[c, b] = pl
             acc_eligible[c, b] += elig
