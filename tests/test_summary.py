@@ -1,0 +1,99 @@
+"""summary.csv: the fast path (group sums written by the workers, stats spread over processes)
+against the general path (grouped again from the parquet parts), against numpy, and the
+order-statistic ranks behind the Monte Carlo standard errors."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+from scipy.stats import binom
+
+from sim.convergence import binom_ppf, order_statistic_ranks
+from sim.results import AGGREGATES, Results, summary_frame, write_summary
+from sim.runner import run
+from sim.scenario import load_scenario
+
+CART = REPO / "scenarios" / "cart_2022.yaml"
+
+
+@pytest.fixture(scope="module")
+def cart_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("summary") / "cart"
+    return run(load_scenario(CART), draws=120, seed=11, out=out, workers=2, batch_size=35)
+
+
+def test_run_summary_is_byte_identical_to_a_resummary_from_the_parquet_parts(cart_run, tmp_path) -> None:
+    assert not list((cart_run / "parts").glob(f"{AGGREGATES}-*.npy"))  # intermediates were removed
+    again = write_summary(Results(cart_run), tmp_path / "summary.csv")  # general path: no aggregates
+    assert again.read_bytes() == (cart_run / "summary.csv").read_bytes()
+
+
+def test_summary_matches_numpy_on_the_stored_values(cart_run) -> None:
+    df = pd.read_csv(cart_run / "summary.csv", dtype={"period": str})
+    res = Results(cart_run)
+    for by, metric in (("product", "revenue"), ("region", "infused"), ("total", "eligible"), ("lane", "infused")):
+        groups, periods, arr = res.grouped(metric, by)  # float64 sums of the stored float32 values
+        rows = df[(df.level == by) & (df.metric == metric)]
+        assert len(rows) == len(groups) * len(periods) > 0
+        for gi in (0, len(groups) - 1):
+            for pi in (0, len(periods) // 2, len(periods) - 1):
+                row = rows[(rows.group == groups[gi]) & (rows.period == periods[pi])].iloc[0]
+                x = arr[:, gi, pi]
+                scale = max(float(np.abs(x).max()), 1e-9)
+
+                def close(got: float, want: float, scale: float = scale) -> bool:  # 6 digits; float32 sums
+                    return abs(got - want) <= 5e-6 * abs(want) + 1e-6 * scale + 1e-9
+
+                for p in (10, 50, 90):
+                    assert close(row[f"p{p}"], np.percentile(x, p)), (by, metric, p)
+                assert close(row["mean"], x.mean()) and close(row["sd"], x.std(ddof=1))
+
+
+def test_summary_does_not_depend_on_worker_processes_or_batches(cart_run, tmp_path) -> None:
+    one = run(load_scenario(CART), draws=120, seed=11, out=tmp_path / "one", workers=1, batch_size=120)
+    assert (one / "summary.csv").read_bytes() == (cart_run / "summary.csv").read_bytes()
+
+
+def test_summary_frame_in_parallel_equals_serial(tmp_path) -> None:
+    # keep the aggregates (a run removes them): summarize=False, then build both frames from them
+    from sim.results import aggregate_file
+
+    p = run(load_scenario(REPO / "scenarios" / "example_small.yaml"), draws=40, seed=2, out=tmp_path / "r",
+            batch_size=15, summarize=False)
+    res = Results(p)
+    serial = summary_frame(res)  # general path (no aggregates left)
+    # write aggregates for the stored parts again and use the fast path, 1 and 2 processes
+    from sim.engine.structure import build_structure
+    from sim.results import aggregates_bytes, batch_aggregates
+    from sim.runner import simulate
+
+    st = build_structure(load_scenario(REPO / "scenarios" / "example_small.yaml").scenario)
+    from sim.runner import plan_batches
+
+    for task in plan_batches(40, 15):
+        out = simulate(st, 2, task, "mc", 40, "batch")
+        aggregate_file(p / "parts", task.index).write_bytes(aggregates_bytes(batch_aggregates(st, out)))
+    fast1, fast2 = summary_frame(res, workers=1), summary_frame(res, workers=2)
+
+    def csv(df: pd.DataFrame) -> str:
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, float_format="%.6g")
+        return buf.getvalue()
+
+    assert csv(fast1) == csv(serial) == csv(fast2)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50, 469, 1000, 10000])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_binom_ppf_matches_scipy_stats(n: int, p: float) -> None:
+    for u in (0.001, 0.025, 0.3, 0.975, 0.999):
+        assert binom_ppf(u, n, p) == int(binom.ppf(u, n, p))
+
+
+def test_order_statistic_ranks_bracket_the_quantile() -> None:
+    lo, hi = order_statistic_ranks(10000, 0.5)
+    assert lo < 4999.5 < hi and hi - lo < 220  # about 2 x 1.96 x sqrt(n p (1 - p)) = 196 ranks
