@@ -614,3 +614,39 @@ def test_ppf_monotone_on_fine_grid(d):
     u = np.linspace(1e-9, 1 - 1e-9, 513)
     x = d.ppf(u)
     assert np.all(np.diff(x) >= 0)
+
+
+# ---------------------------------------------------------------------------- beta table disk cache
+def test_beta_tables_cache_on_disk_and_survive_bad_files(tmp_path, monkeypatch) -> None:
+    from scipy import special
+
+    from sim import dists
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("CART_SIM_NO_CACHE", raising=False)
+    monkeypatch.setattr(dists, "_TABLES", {})
+    want = special.betaincinv(2.5, 4.0, dists._TABLE_U)
+    first = dists._beta_table(2.5, 4.0)  # computed and saved
+    files = list((tmp_path / "cart-sim" / "beta-tables").glob("*.npy"))
+    assert len(files) == 1 and np.array_equal(first, want)
+    monkeypatch.setattr(dists, "_TABLES", {})
+    assert np.array_equal(dists._beta_table(2.5, 4.0), want)  # read back from disk, same bits
+    files[0].write_bytes(b"not a numpy file")  # a damaged cache file is recomputed, not trusted
+    monkeypatch.setattr(dists, "_TABLES", {})
+    assert np.array_equal(dists._beta_table(2.5, 4.0), want)
+    np.save(files[0], np.zeros(7))  # wrong shape: recomputed
+    monkeypatch.setattr(dists, "_TABLES", {})
+    assert np.array_equal(dists._beta_table(2.5, 4.0), want)
+    other = dists._beta_table(4.0, 2.5)  # another (a, b) gets its own file
+    assert np.array_equal(other, special.betaincinv(4.0, 2.5, dists._TABLE_U))
+    assert len(list((tmp_path / "cart-sim" / "beta-tables").glob("*.npy"))) == 2
+
+
+def test_beta_table_cache_can_be_switched_off(tmp_path, monkeypatch) -> None:
+    from sim import dists
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CART_SIM_NO_CACHE", "1")
+    monkeypatch.setattr(dists, "_TABLES", {})
+    dists._beta_table(3.0, 3.0)
+    assert not (tmp_path / "cart-sim").exists()
