@@ -712,9 +712,19 @@ class BatchSim:
         cap_lanes = np.ascontiguousarray(self.cap_lanes, dtype=np.int64)
         cap_prods = np.ascontiguousarray(self.cap_prods, dtype=np.int64)
         no_aff = np.zeros((0, 0, B))
-        cells = (self.E0.T, self.log_growth_T, self.t0.T, self.bm.T, self.bp.T, self.bq.T)
+        neg_pq = -(self.bp.T + self.bq.T)
+        growth_t, bass_e = np.empty((st.C, B)), np.empty((st.C, B))
         for t in range(st.T):
             per = pom[t]
+            # the two exps of the month, vectorised, in the reference's order of operations
+            np.multiply(self.log_growth_T, t / 12.0, out=growth_t)
+            np.exp(growth_t, out=growth_t)
+            np.subtract(t, self.t0.T, out=bass_e)
+            bass_e += 0.5
+            bass_e *= 1.0 / 12.0
+            np.maximum(bass_e, 0.0, out=bass_e)  # tau; 0 before the cell's first launch (F = 0)
+            bass_e *= neg_pq
+            np.exp(bass_e, out=bass_e)
             if self.rank_dirty:
                 self._update_ranks()
             if self.access_dirty:
@@ -722,7 +732,7 @@ class BatchSim:
             if self.attr_dirty:
                 self._update_attr()
             aff = self.aff_ix.size > 0
-            month(t, *cells, self.sites_T[t], cell_region,
+            month(t, self.E0.T, growth_t, bass_e, self.bm.T, self.bp.T, self.bq.T, self.sites_T[t], cell_region,
                   self.attr_T, self.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T,
                   self.use_inertia, self.comp.T, lane_cell, seg_bounds,
                   self.afford if aff else no_aff, self.share_reach if aff else no_aff, self.aff_ix, aff_bounds,

@@ -10,8 +10,6 @@ along draws; the innermost loops run over draws.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -21,8 +19,9 @@ TINY = 1e-300  # below this a sum counts as empty (as `_inv_pos`)
 @njit(cache=True, nogil=True, error_model="numpy")
 def month(
     t: int,
-    # cells (C, B) and their region (C,)
-    e0, log_growth, t0, bm, bp, bq, sites_t, cell_region,
+    # cells (C, B): eligible at start, exp(growth x years) and exp(-(p + q) tau) this month (both
+    # computed by numpy's vectorised exp, as in the reference), Bass ceiling and p, q; region (C,)
+    e0, growth_t, bass_e, bm, bp, bq, sites_t, cell_region,
     # lanes (L, B) and their cell (L,); segments of consecutive lanes = cells with lanes
     attr, launch_t, inv_ramp, inertia, avail, use_inertia, comp, lane_cell, seg_bounds,
     # payer channels of lanes in regions with an affordability curve: (K, A, B), lanes ax (A,)
@@ -38,17 +37,12 @@ def month(
     C, B = e0.shape
     L = attr.shape[0]
     pool = np.empty((C, B))
-    years = t / 12.0
     for c in range(C):
         r = cell_region[c]
         for b in range(B):
-            elig = e0[c, b] * math.exp(log_growth[c, b] * years) * (1.0 / 12.0)
-            tau = max((t - t0[c, b] + 0.5) * (1.0 / 12.0), 0.0)
-            f = 0.0  # F(0) = 0 exactly: no exp before the cell's first launch
-            if tau > 0.0:
-                p, q = bp[c, b], bq[c, b]
-                e = math.exp(-(p + q) * tau)
-                f = (1.0 - e) / (1.0 + (q / p) * e)
+            elig = e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
+            e = bass_e[c, b]
+            f = (1.0 - e) / (1.0 + (bq[c, b] / bp[c, b]) * e)
             pl = elig * (bm[c, b] * f) * sites_t[r, b]
             pool[c, b] = pl
             acc_eligible[c, b] += elig
