@@ -412,24 +412,72 @@ SUMMARY_PLAN: list[tuple[str, str]] = [
 ]
 
 
+COARSER = {"month": ("quarter", "year"), "quarter": ("year",), "year": ()}
+
+
+@dataclass(frozen=True)
+class Coarse:
+    """A coarser frequency of the stored periods: flows add up the stored periods of each coarse
+    period (they start at `starts`), stocks take its last stored period (`last`)."""
+
+    labels: list[str]
+    starts: np.ndarray
+    last: np.ndarray
+
+
+def coarser_periods(periods: list[str], frequency: str) -> list[Coarse]:
+    out = []
+    for freq in COARSER[frequency]:
+        new = [convert_period(p, freq) for p in periods]
+        labels = list(dict.fromkeys(new))
+        starts = np.array([new.index(lab) for lab in labels], dtype=np.int64)
+        last = np.r_[starts[1:], len(periods)] - 1
+        out.append(Coarse(labels, starts, last))
+    return out
+
+
 @dataclass(frozen=True)
 class SummaryItem:
-    """One (grouping, metric) of summary.csv: rows row0 .. row0 + len(groups) * periods of the
-    per-batch aggregate arrays (row = group * periods + period)."""
+    """One (grouping, metric) of summary.csv: rows row0 .. row0 + nrows of the per-batch aggregate
+    arrays: group-major rows of the stored periods, then of each coarser frequency's periods
+    (quarters and years of a monthly run), so summary.csv reports years whatever is stored."""
 
     gp: GroupPlan
     row0: int
     nrows: int
+    stored: list[str]  # the stored periods' labels
+    coarse: list[Coarse]
 
 
 def summary_layout(res: Results, plan: list[tuple[str, str]] | None = None) -> list[SummaryItem]:
+    coarse = coarser_periods(res.periods, res.frequency)
+    n_periods = len(res.periods) + sum(len(c.labels) for c in coarse)
     items, row = [], 0
     for by, metric in plan or SUMMARY_PLAN:
         gp = group_plan(res, metric, by, table="companies" if by == "company" else None)
-        n = len(gp.groups) * len(res.periods)
-        items.append(SummaryItem(gp, row, n))
+        n = len(gp.groups) * n_periods
+        items.append(SummaryItem(gp, row, n, res.periods, coarse))
         row += n
     return items
+
+
+def item_rows(xt: np.ndarray, it: SummaryItem, out: np.ndarray | None = None) -> np.ndarray:
+    """An item's rows for the draws of `xt` (stored values laid out by `draws_last`): the same
+    function on the same float32 values in the workers and in a re-summary, hence equal bits."""
+    G, NP, n = len(it.gp.groups), xt.shape[0], xt.shape[2]
+    if out is None:
+        out = np.empty((it.nrows, n), dtype=np.float32)
+    fine = group_rows(xt, it.gp, out[:G * NP])
+    pos = G * NP
+    f3 = fine.reshape(G, NP, n)
+    for c in it.coarse:
+        if it.gp.metric in STOCK_METRICS:
+            rows = f3[:, c.last, :]
+        else:  # months added in order, in float64, per (group, draw)
+            rows = np.add.reduceat(f3.astype(np.float64), c.starts, axis=1).astype(np.float32)
+        out[pos:pos + rows.shape[0] * rows.shape[1]] = rows.reshape(-1, n)
+        pos += rows.shape[0] * rows.shape[1]
+    return out
 
 
 AGGREGATES = "summary"  # parts/summary-NNNNNN.npy: (rows of summary_layout, draws of the batch), float32
@@ -458,7 +506,7 @@ def batch_aggregates(st: Structure, out: BatchOutput) -> np.ndarray:
         key = (it.gp.table, it.gp.metric)
         if key not in stored:  # (draws, periods, items) float32, exactly as the parquet parts hold it
             stored[key] = draws_last(getattr(out, it.gp.table)[it.gp.metric].transpose(0, 2, 1))
-        group_rows(stored[key], it.gp, rows[it.row0:it.row0 + it.nrows])
+        item_rows(stored[key], it, rows[it.row0:it.row0 + it.nrows])
     return rows
 
 
@@ -481,12 +529,13 @@ def _item_stats(files: list[str], row0: int, nrows: int) -> dict[str, np.ndarray
     return summarize(x.T, with_se=True, overwrite=True)
 
 
-def _item_frame(it: SummaryItem, periods: list[str], stats: dict[str, np.ndarray]) -> pd.DataFrame:
-    G, NPer = len(it.gp.groups), len(periods)
+def _item_frame(it: SummaryItem, stats: dict[str, np.ndarray]) -> pd.DataFrame:
+    G = len(it.gp.groups)
+    blocks = [it.stored] + [c.labels for c in it.coarse]  # the order of item_rows
     return pd.DataFrame({
         "level": it.gp.by,
-        "group": np.repeat(it.gp.groups, NPer),
-        "period": np.tile(periods, G),
+        "group": np.concatenate([np.repeat(it.gp.groups, len(b)) for b in blocks]),
+        "period": np.concatenate([np.tile(b, G) for b in blocks]),
         "metric": it.gp.metric,
         **{k: v.reshape(-1) for k, v in stats.items()},
     })
@@ -510,7 +559,7 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
                 stats = list(pool.map(_item_stats, *zip(*args, strict=True)))
         else:
             stats = [_item_stats(*a) for a in args]
-        frames = [_item_frame(it, res.periods, st_) for it, st_ in zip(layout, stats, strict=True)]
+        frames = [_item_frame(it, st_) for it, st_ in zip(layout, stats, strict=True)]
         return pd.concat(frames, ignore_index=True)
     frames_by: dict[int, pd.DataFrame] = {}
     current = None
@@ -520,8 +569,8 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
             current = (it.gp.table, it.gp.metric)
             xt = draws_last(res.array(it.gp.metric, it.gp.table, np.float32))
             res._cache.clear()
-        g = group_rows(xt, it.gp)  # (rows, draws)
-        frames_by[k] = _item_frame(it, res.periods, summarize(g.T, with_se=True, overwrite=True))
+        g = item_rows(xt, it)  # (rows, draws)
+        frames_by[k] = _item_frame(it, summarize(g.T, with_se=True, overwrite=True))
         del g
     res._cache.clear()
     return pd.concat([frames_by[k] for k in range(len(layout))], ignore_index=True)

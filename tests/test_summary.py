@@ -97,3 +97,29 @@ def test_binom_ppf_matches_scipy_stats(n: int, p: float) -> None:
 def test_order_statistic_ranks_bracket_the_quantile() -> None:
     lo, hi = order_statistic_ranks(10000, 0.5)
     assert lo < 4999.5 < hi and hi - lo < 220  # about 2 x 1.96 x sqrt(n p (1 - p)) = 196 ranks
+
+
+def test_monthly_runs_report_quarters_and_years_too(tmp_path) -> None:
+    scn = load_scenario(REPO / "scenarios" / "example_small.yaml")
+    monthly = run(scn, draws=30, seed=4, out=tmp_path / "m", freq="month", workers=2, batch_size=7)
+    yearly = run(scn, draws=30, seed=4, out=tmp_path / "y", freq="year", workers=1)
+    m = pd.read_csv(monthly / "summary.csv", dtype={"period": str})
+    y = pd.read_csv(yearly / "summary.csv", dtype={"period": str})
+    assert {"2024-01", "2024Q1", "2024"} <= set(m.period)  # stored months, then quarters and years
+    assert not y.period.str.contains("-|Q").any()  # a yearly run has nothing coarser to add
+    key = ["level", "group", "period", "metric"]
+    both = y.merge(m, on=key, suffixes=("_y", "_m"))
+    assert len(both) == len(y)  # every yearly row of the yearly run is in the monthly run's summary
+    for col in ("mean", "p10", "p50", "p90", "sd"):
+        a, b = both[f"{col}_y"].to_numpy(), both[f"{col}_m"].to_numpy()
+        # months stored in float32 then added, against years added in float64 then stored
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=1e-6 * np.abs(a).max())
+    # waiting is a stock: a year's value is its December, not a sum of months
+    w = m[(m.level == "total") & (m.metric == "waiting")].set_index("period")["mean"]
+    assert w["2025"] == w["2025-12"] and w["2025Q2"] == w["2025-06"]
+    inf = m[(m.level == "total") & (m.metric == "infused")].set_index("period")["mean"]
+    months = [f"2025-{k:02d}" for k in range(1, 13)]
+    assert inf["2025"] == pytest.approx(sum(inf[x] for x in months), rel=1e-5)
+    # and the re-summary from the parquet parts gives the same bytes
+    again = write_summary(Results(monthly), tmp_path / "again.csv")
+    assert again.read_bytes() == (monthly / "summary.csv").read_bytes()
