@@ -477,13 +477,9 @@ def _disk_cached_table(a: float, b: float) -> np.ndarray:
     t = special.betaincinv(a, b, _TABLE_U)
     if folder is not None:
         try:
-            from sim.io import atomic_write
+            from sim.io import atomic_npy
 
-            def save(tmp: str) -> None:
-                with open(tmp, "wb") as fh:  # a file object: np.save would add ".npy" to a path
-                    np.save(fh, t, allow_pickle=False)
-
-            atomic_write(folder / name, save)
+            atomic_npy(folder / name, t)
         except OSError:  # a read-only or full cache folder only costs the recomputation
             pass
     return t

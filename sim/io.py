@@ -26,6 +26,17 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     return path
 
 
+def atomic_npy(path: str | Path, arr: Any) -> Path:
+    """An .npy file, written through a file object (np.save would append ".npy" to the temp name)."""
+    import numpy as np
+
+    def w(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
+
+    return atomic_write(path, w)
+
+
 def atomic_text(path: str | Path, text: str) -> Path:
     def w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from sim.engine.batch import BatchOutput
 from sim.engine.structure import Structure
 from sim.errors import ScenarioError
-from sim.io import atomic_write
+from sim.io import atomic_npy, atomic_write
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 STOCK_METRICS = {"waiting"}
@@ -72,15 +72,13 @@ def _item_columns(st: Structure) -> dict[str, dict[str, tuple[np.ndarray, list[s
 PART_TABLES = ("lanes", "cells", "companies", "events", "inputs")
 
 
-def batch_tables(st: Structure, out: BatchOutput) -> dict[str, pa.Table]:
-    """The five tables of one batch (lanes, cells, companies, events, inputs)."""
-    items = _item_columns(st)
-    tables = {name: _table(st, out.draw_ids, items[name], metrics)
-              for name, metrics in (("lanes", out.lanes), ("cells", out.cells), ("companies", out.companies))}
-    for name, cols in (("events", out.events), ("inputs", out.inputs)):
-        tables[name] = pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
-                                 **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})
-    return tables
+def batch_table(st: Structure, out: BatchOutput, name: str) -> pa.Table:
+    """One of the five tables of a batch (lanes, cells, companies, events, inputs)."""
+    if name in ("lanes", "cells", "companies"):
+        return _table(st, out.draw_ids, _item_columns(st)[name], getattr(out, name))
+    cols = getattr(out, name)
+    return pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
+                     **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})
 
 
 LABEL_COLUMNS = ["period", "region", "indication", "product", "target", "company"]
@@ -93,45 +91,41 @@ def _write_parquet(table: pa.Table, where: Any) -> None:
     pq.write_table(table, where, compression="lz4", use_dictionary=labels or False, write_statistics=False)
 
 
-def write_tables(tables: dict[str, pa.Table | bytes], parts: Path, index: int) -> None:
-    """Write one batch's files, each atomically; 'inputs' last, so its presence marks the batch done."""
-    if AGGREGATES in tables:
-        agg = tables[AGGREGATES]
-        atomic_write(aggregate_file(parts, index), lambda tmp: Path(tmp).write_bytes(agg))  # type: ignore[arg-type]
-    for name in PART_TABLES:
-        t = tables[name]
-        if isinstance(t, bytes | bytearray):
-            atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, b=t: Path(tmp).write_bytes(b))
-        else:
-            atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, tab=t: _write_parquet(tab, tmp))
+def write_tables(tables: dict[str, bytes], parts: Path, index: int) -> None:
+    """Write one batch's files (as bytes, from a remote worker), each atomically; 'inputs' last,
+    so its presence marks the batch done."""
+    for name in (AGGREGATES, *PART_TABLES):
+        data = tables[name]
+        path = aggregate_file(parts, index) if name == AGGREGATES else parts / f"{name}-{index:06d}.parquet"
+        atomic_write(path, lambda tmp, b=data: Path(tmp).write_bytes(b))
 
 
-def tables_to_bytes(tables: dict[str, pa.Table | bytes]) -> dict[str, bytes]:
-    """Parquet bytes, for shipping a batch from a remote (dask) worker to the writer."""
-    out = {}
-    for name, t in tables.items():
-        if isinstance(t, bytes):
-            out[name] = t
-            continue
-        sink = pa.BufferOutputStream()
-        _write_parquet(t, sink)
-        out[name] = sink.getvalue().to_pybytes()
-    return out
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    _write_parquet(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def batch_done(parts: Path, index: int) -> bool:
     return all((parts / f"{name}-{index:06d}.parquet").exists() for name in PART_TABLES)
 
 
-def batch_files(st: Structure, out: BatchOutput) -> dict[str, pa.Table | bytes]:
-    """Everything one batch writes: the five tables and the summary aggregates."""
-    files: dict[str, pa.Table | bytes] = dict(batch_tables(st, out))
-    files[AGGREGATES] = aggregates_bytes(batch_aggregates(st, out))
+def batch_files(st: Structure, out: BatchOutput) -> dict[str, bytes]:
+    """Everything one batch writes, as file contents: for shipping from a remote (dask) worker."""
+    files = {AGGREGATES: aggregates_bytes(batch_aggregates(st, out))}
+    for name in PART_TABLES:
+        files[name] = _parquet_bytes(batch_table(st, out, name))
     return files
 
 
 def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
-    write_tables(batch_files(st, out), parts, index)
+    """Write one batch: the summary aggregates, then each table built, written and freed in
+    turn (memory holds one table at a time), 'inputs' last to mark the batch done."""
+    atomic_npy(aggregate_file(parts, index), batch_aggregates(st, out))  # freed once written
+    for name in PART_TABLES:
+        table = batch_table(st, out, name)
+        atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, t=table: _write_parquet(t, tmp))
+        del table
 
 
 def period_index(periods: list[str], period: str | None) -> int:
@@ -501,12 +495,12 @@ def batch_aggregates(st: Structure, out: BatchOutput) -> np.ndarray:
     layout = _LAYOUTS[id(st)][1]
     B = out.draw_ids.size
     rows = np.empty((layout[-1].row0 + layout[-1].nrows if layout else 0, B), dtype=np.float32)
-    stored: dict[tuple[str, str], np.ndarray] = {}
-    for it in layout:
-        key = (it.gp.table, it.gp.metric)
-        if key not in stored:  # (draws, periods, items) float32, exactly as the parquet parts hold it
-            stored[key] = draws_last(getattr(out, it.gp.table)[it.gp.metric].transpose(0, 2, 1))
-        item_rows(stored[key], it, rows[it.row0:it.row0 + it.nrows])
+    current, xt = None, None
+    for it in sorted(layout, key=lambda it: (it.gp.table, it.gp.metric)):  # one stored metric at a time
+        if (it.gp.table, it.gp.metric) != current:  # float32, exactly as the parquet parts hold it
+            current = (it.gp.table, it.gp.metric)
+            xt = draws_last(getattr(out, it.gp.table)[it.gp.metric].transpose(0, 2, 1))
+        item_rows(xt, it, rows[it.row0:it.row0 + it.nrows])
     return rows
 
 

@@ -123,11 +123,11 @@ def _run_task_remote(task: BatchTask, seed: int, design: str, draws: int, engine
                      scenario_data: dict[str, Any], sha256: str, freq: str | None
                      ) -> tuple[int, int, dict[str, bytes]]:
     """For dask: compute on the worker, return parquet bytes; the client writes them."""
-    from sim.results import batch_files, tables_to_bytes
+    from sim.results import batch_files
 
     st = _structure_for(scenario_data, sha256, freq)
     out = simulate(st, seed, task, design, draws, engine)
-    return task.index, task.stop - task.start, tables_to_bytes(batch_files(st, out))
+    return task.index, task.stop - task.start, batch_files(st, out)
 
 
 def default_out_dir(scenario_name: str, name: str | None = None, root: str | Path = "outputs") -> Path:
@@ -362,7 +362,7 @@ def _run_dask(todo: list[BatchTask], seed: int, design: str, draws: int, engine:
                 for t in todo]
         for fut in dask_completed(futs):
             index, n, tables = fut.result()
-            write_tables(tables, parts, index)  # type: ignore[arg-type]
+            write_tables(tables, parts, index)
             futs.remove(fut)
             fut.release()  # the cluster can drop the batch's bytes once written
             bar.update(n)
