@@ -4,8 +4,10 @@ simpy schedules the discrete events (launches, label expansions, reimbursement r
 price and capacity changes, withdrawals, deal payments), grouped by month: a process
 per (event, month) applies the event to exactly the draws for which it happens then,
 and events that follow another are scheduled when their parent fires. One monthly flow
-process advances the patient flow of all draws at once with numpy (at t + 0.5, after
-the month's events). No individual patients are simulated here.
+process advances the patient flow of all draws at once (at t + 0.5, after the month's
+events): by default in one compiled pass (sim/engine/kernel.py), or with the readable
+numpy version of the same month (`kernel="numpy"`, the kernel's oracle in the tests).
+No individual patients are simulated here.
 """
 
 from __future__ import annotations
