@@ -374,8 +374,10 @@ def summarize(arr: np.ndarray, with_se: bool = False, overwrite: bool = False) -
         x.sort(axis=1)  # the caller's scratch array: sort in place, no copy
     else:
         x = np.sort(x, axis=1)
-    out = {"mean": x.mean(axis=1, dtype=np.float64),
-           "sd": x.std(axis=1, ddof=1, dtype=np.float64) if n > 1 else np.zeros(x.shape[0])}
+    out = {"mean": x.mean(axis=1, dtype=np.float64), "sd": np.zeros(x.shape[0])}
+    if n > 1:  # 64 rows at a time: the same numbers, without a float64 copy of the whole array
+        for a in range(0, x.shape[0], 64):
+            out["sd"][a:a + 64] = x[a:a + 64].std(axis=1, ddof=1, dtype=np.float64)
     out["se_mean"] = out["sd"] / np.sqrt(n)
     for p in PERCENTILES:  # linear interpolation, as numpy's default percentile
         h = (n - 1) * p / 100.0
@@ -549,7 +551,9 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
         if workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            from sim.runner import _keep_freed_memory
+
+            with ProcessPoolExecutor(max_workers=workers, initializer=_keep_freed_memory) as pool:
                 stats = list(pool.map(_item_stats, *zip(*args, strict=True)))
         else:
             stats = [_item_stats(*a) for a in args]
