@@ -105,7 +105,8 @@ def simulate(st: Structure, seed: int, task: BatchTask, design: str, draws: int,
         from sim.engine.cohort import simulate_cohort
 
         return simulate_cohort(st, seed, ids, _WORKER[key])
-    return simulate_batch(st, seed, ids, _WORKER[key])
+    # results only go to float32 files from here: keep them float32 (half the memory per batch)
+    return simulate_batch(st, seed, ids, _WORKER[key], out_dtype=np.float32)
 
 
 def _run_task(task: BatchTask, seed: int, parts_dir: str, design: str, draws: int, engine: str = "batch",

@@ -96,10 +96,12 @@ class BatchSim:
     KERNELS = ("compiled", "numpy")
 
     def __init__(self, st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
-                 pinned: dict[str, np.ndarray] | None = None, kernel: str = "compiled") -> None:
+                 pinned: dict[str, np.ndarray] | None = None, kernel: str = "compiled",
+                 out_dtype: Any = np.float64) -> None:
         if kernel not in self.KERNELS:
             raise ValueError(f"kernel must be one of {self.KERNELS}, not {kernel!r}")
         self.kernel = kernel
+        self.out_dtype = out_dtype  # of the results; float32 when they are only written (the runner)
         self.st = st
         self.scn: Scenario = st.scenario
         self.draw_ids = np.asarray(draw_ids, dtype=np.int64)
@@ -756,36 +758,49 @@ class BatchSim:
             self.env.process(self._flow())
         self.env.run(until=st.T + 1)
         # everything below stays (period, item, draw), contiguous along draws; per-lane
-        # coefficients are (item, draw) rows broadcast over periods
+        # coefficients are (item, draw) rows broadcast over periods. Results are computed in
+        # float64 and stored as out_dtype as soon as nothing else needs them (float32 halves a
+        # written batch's memory; the files hold float32 either way, so their bytes are equal)
+        dt = np.dtype(self.out_dtype)
+
+        def keep(x: np.ndarray) -> np.ndarray:
+            return x if x.dtype == dt else x.astype(dt)
+
         a = self.acc
-        served = a["served"]
-        infused = served * self.success.T[st.lane_product]
-        revenue = a["revenue_local"] / self.fx.T[st.lane_region]
-        cogs = served * self.cogs.T[st.lane_product]
-        gross_profit = revenue - cogs
-        lanes = {
-            "demand": a["demand"], "infused": infused, "failed": served - infused,
-            "dropped": a["dropped"], "waiting": a["waiting"], "revenue_local": a["revenue_local"],
-            "revenue": revenue, "cogs": cogs, "gross_profit": gross_profit,
-            "company_revenue": revenue * self.owner_coef.T,
-        }
         cell_demand = np.zeros((NP, C, B))
         if L:
             cell_demand[:, st.seg_cell, :] = np.add.reduceat(a["demand"], st.seg_starts, axis=1)
-        cells = {"eligible": a["eligible"], "addressable": a["addressable"], "demand": cell_demand,
-                 "untreated": a["eligible"] - cell_demand}
+        cells = {"eligible": keep(a["eligible"]), "addressable": keep(a.pop("addressable")),
+                 "demand": keep(cell_demand), "untreated": keep(a.pop("eligible") - cell_demand)}
+        del cell_demand
+        served = a.pop("served")
+        revenue = a["revenue_local"] / self.fx.T[st.lane_region]
+        cogs = served * self.cogs.T[st.lane_product]
+        gross_profit = revenue - cogs
         ps = self.partner_share.T
-        own_rev, par_rev = revenue * (1.0 - ps), revenue * ps
-        own_gp, par_gp = gross_profit * (1.0 - ps), gross_profit * ps
-        roy_flow = par_rev * self.royalty.T
         bc = self._by_company
+        roy_flow = revenue * ps * self.royalty.T
         comp = {
-            "revenue": bc(own_rev, self.own_cp) + bc(par_rev, self.par_cp),
-            "gross_profit": bc(own_gp, self.own_cp) + bc(par_gp, self.par_cp),
+            "revenue": bc(revenue * (1.0 - ps), self.own_cp) + bc(revenue * ps, self.par_cp),
+            "gross_profit": bc(gross_profit * (1.0 - ps), self.own_cp) + bc(gross_profit * ps, self.par_cp),
             "royalty": bc(roy_flow, self.own_cp) - bc(roy_flow, self.par_cp),
             "deal_payments": np.ascontiguousarray(self.pay.transpose(2, 1, 0)),
         }
+        del roy_flow
         comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
+        comp = {k: keep(v) for k, v in comp.items()}
+        lanes = {"demand": keep(a.pop("demand"))}
+        infused = served * self.success.T[st.lane_product]
+        lanes["infused"] = keep(infused)
+        lanes["failed"] = keep(served - infused)
+        del infused, served
+        lanes["dropped"] = keep(a.pop("dropped"))
+        lanes["waiting"] = keep(a.pop("waiting"))
+        lanes["revenue_local"] = keep(a.pop("revenue_local"))
+        lanes["company_revenue"] = keep(revenue * self.owner_coef.T)
+        lanes["revenue"], lanes["cogs"], lanes["gross_profit"] = keep(revenue), keep(cogs), keep(gross_profit)
+        del revenue, cogs, gross_profit
+        lanes = {m: lanes[m] for m in LANE_METRICS}  # the documented column order
         events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
 
         def view(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -843,6 +858,7 @@ def _interp_rows(x_new: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarra
 
 
 def simulate_batch(st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
-                   pinned: dict[str, np.ndarray] | None = None, kernel: str = "compiled") -> BatchOutput:
-    return BatchSim(st, seed, draw_ids, design, pinned, kernel).run()
+                   pinned: dict[str, np.ndarray] | None = None, kernel: str = "compiled",
+                   out_dtype: Any = np.float64) -> BatchOutput:
+    return BatchSim(st, seed, draw_ids, design, pinned, kernel, out_dtype).run()
 
