@@ -577,6 +577,15 @@ class BatchSim:
         self.share_reach = np.ascontiguousarray(self.share.transpose(2, 1, 0)[:, ax, :] * reach)
         self.access_dirty = False
 
+    def _refresh(self) -> None:
+        """Bring what this month's events changed (entry ranks, access, attractiveness) up to date."""
+        if self.rank_dirty:
+            self._update_ranks()
+        if self.access_dirty:
+            self._update_access()
+        if self.attr_dirty:
+            self._update_attr()
+
     def _update_attr(self) -> None:
         av = self.avail.T
         self.avail_T = av.astype(float)
@@ -624,12 +633,7 @@ class BatchSim:
     def _demand_T(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Month t, steps 1-4: eligible and addressable patients per cell (C, B), demand per lane (L, B)."""
         st = self.st
-        if self.rank_dirty:
-            self._update_ranks()
-        if self.access_dirty:
-            self._update_access()
-        if self.attr_dirty:
-            self._update_attr()
+        self._refresh()
         # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
         t0 = self.t0.T
         elig = self.E0.T * np.exp(self.log_growth_T * (t / 12.0)) * (1.0 / 12.0)
@@ -729,12 +733,7 @@ class BatchSim:
             np.maximum(bass_e, 0.0, out=bass_e)  # tau; 0 before the cell's first launch (F = 0)
             bass_e *= neg_pq
             np.exp(bass_e, out=bass_e)
-            if self.rank_dirty:
-                self._update_ranks()
-            if self.access_dirty:
-                self._update_access()
-            if self.attr_dirty:
-                self._update_attr()
+            self._refresh()
             aff = self.aff_ix.size > 0
             month(t, self.E0.T, growth_t, bass_e, self.bm.T, self.bp.T, self.bq.T, self.sites_T[t], cell_region,
                   self.attr_T, self.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T,
