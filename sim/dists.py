@@ -451,8 +451,9 @@ def _table_cache_dir() -> Path | None:
 
     if os.environ.get("CART_SIM_NO_CACHE"):
         return None
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "cart-sim" / "beta-tables"
+    home = os.path.expanduser("~")
+    root = os.environ.get("XDG_CACHE_HOME") or (os.path.join(home, ".cache") if home != "~" else "")
+    return Path(root) / "cart-sim" / "beta-tables" if os.path.isabs(root) else None  # never relative to cwd
 
 
 def _disk_cached_table(a: float, b: float) -> np.ndarray:

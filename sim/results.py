@@ -270,29 +270,21 @@ class Results:
             f"companies: {', '.join(COMPANY_METRICS)}")
 
     def grouped(self, metric: str, by: str = "total", filters: dict[str, list[str]] | None = None,
-                freq: str | None = None, table: str | None = None, draws_last: bool = False,
+                freq: str | None = None, table: str | None = None,
                 ) -> tuple[list[str], list[str], np.ndarray]:
-        """Per-draw sums by group and period: (groups, periods, array (draws, groups, periods)).
-
-        draws_last=True returns the same shape as a view of memory contiguous along draws."""
+        """Per-draw sums by group and period, in float64: (groups, periods, array (draws, groups,
+        periods)). summary.csv sums groups its own way (`item_rows`), in a fixed order per draw."""
         if table is None:
             table = "companies" if by == "company" and metric in ("revenue", "gross_profit") else self.table_for(metric)
             if table == "companies" and metric not in ("revenue", "gross_profit", "royalty", "deal_payments", "income"):
                 table = "lanes"
-        # the summary path (draws_last) works in float32, as stored: half the memory traffic and faster
-        # sorts; group sums then carry ~1e-7 relative error, below the 6 digits summary.csv prints
-        dtype = np.float32 if draws_last else np.float64
-        arr = self.array(metric, table, dtype)
+        arr = self.array(metric, table)
         gp = group_plan(self, metric, by, filters, table)
         groups = gp.groups
         N, NPd, I = arr.shape
-        if draws_last:  # (groups, periods, draws), contiguous along draws, for fast percentiles
-            # the same sums, in the same order, as the aggregates workers write for summary.csv
-            g = group_rows(draws_last(arr), gp).reshape(len(groups), NPd, N).transpose(2, 0, 1)  # (draws, groups, periods) view
-        else:
-            onehot = np.zeros((I, len(groups)))
-            onehot[gp.order, np.repeat(np.arange(len(groups)), np.diff(np.r_[gp.starts, gp.order.size]))] = 1.0
-            g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
+        onehot = np.zeros((I, len(groups)))
+        onehot[gp.order, np.repeat(np.arange(len(groups)), np.diff(np.r_[gp.starts, gp.order.size]))] = 1.0
+        g = (arr.reshape(N * NPd, I) @ onehot).reshape(N, NPd, len(groups)).transpose(0, 2, 1)
         periods = self.periods
         freq = freq or self.frequency
         if freq != self.frequency:
@@ -545,7 +537,8 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
     parts = res.path / "parts"
     batches = res._files("inputs")
     files = [aggregate_file(parts, int(f.stem.rsplit("-", 1)[1])) for f in batches]
-    if layout and all(f.exists() for f in files):
+    # the workers' files hold the default plan's rows: another plan is grouped from the parts
+    if plan is None and layout and all(f.exists() for f in files):
         names = [str(f) for f in files]
         args = [(names, it.row0, it.nrows) for it in layout]
         if workers > 1:

@@ -85,6 +85,12 @@ def test_summary_frame_in_parallel_equals_serial(tmp_path) -> None:
         return buf.getvalue()
 
     assert csv(fast1) == csv(serial) == csv(fast2)
+    # another plan than the workers' must not read their rows: it is grouped from the parts
+    plan = [("region", "revenue"), ("total", "infused")]
+    got = summary_frame(res, plan=plan)
+    assert list(got.level.unique()) == ["region", "total"]
+    want = pd.concat([serial[(serial.level == by) & (serial.metric == m)] for by, m in plan], ignore_index=True)
+    assert csv(got) == csv(want)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 50, 469, 1000, 10000])
