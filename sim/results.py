@@ -47,26 +47,28 @@ def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarra
     return pa.table(cols)
 
 
-def _item_columns(st: Structure) -> dict[str, dict[str, tuple[np.ndarray, list[str]]]]:
+def _item_columns(st: Structure, table: str) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """The label columns of one table's items: index into the label list, and the list."""
     scn = st.scenario
     comps = st.companies
-    lane_items = {
-        "region": (st.lane_region, st.regions),
-        "indication": (np.array([st.indications.index(i) for _, _, i in st.lanes]), st.indications),
-        "product": (st.lane_product, st.products),
-        "target": (np.array([st.targets.index(scn.products[p].target) for p, _, _ in st.lanes]), st.targets),
-        "company": (np.array([comps.index(scn.products[p].company) for p, _, _ in st.lanes]), comps),
-    }
-    cell_items = {
-        "region": (st.cell_region, st.regions),
-        "indication": (np.array([st.indications.index(i) for _, i in st.cells]), st.indications),
-    }
+    if table == "lanes":
+        return {
+            "region": (st.lane_region, st.regions),
+            "indication": (np.array([st.indications.index(i) for _, _, i in st.lanes]), st.indications),
+            "product": (st.lane_product, st.products),
+            "target": (np.array([st.targets.index(scn.products[p].target) for p, _, _ in st.lanes]), st.targets),
+            "company": (np.array([comps.index(scn.products[p].company) for p, _, _ in st.lanes]), comps),
+        }
+    if table == "cells":
+        return {
+            "region": (st.cell_region, st.regions),
+            "indication": (np.array([st.indications.index(i) for _, i in st.cells]), st.indications),
+        }
     cp_products = st.products + ["-"]
-    comp_items = {
+    return {
         "company": (np.array([comps.index(c) for c, _ in st.company_products]), comps),
         "product": (np.array([cp_products.index(p) for _, p in st.company_products]), cp_products),
     }
-    return {"lanes": lane_items, "cells": cell_items, "companies": comp_items}
 
 
 PART_TABLES = ("lanes", "cells", "companies", "events", "inputs")
@@ -75,7 +77,7 @@ PART_TABLES = ("lanes", "cells", "companies", "events", "inputs")
 def batch_table(st: Structure, out: BatchOutput, name: str) -> pa.Table:
     """One of the five tables of a batch (lanes, cells, companies, events, inputs)."""
     if name in ("lanes", "cells", "companies"):
-        return _table(st, out.draw_ids, _item_columns(st)[name], getattr(out, name))
+        return _table(st, out.draw_ids, _item_columns(st, name), getattr(out, name))
     cols = getattr(out, name)
     return pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
                      **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})

@@ -66,6 +66,20 @@ def wait_for_batches(proc: subprocess.Popen, parts: Path, n: int, timeout: float
     pytest.fail(f"no {n} batches in {parts} after {timeout} s")
 
 
+def interrupt(out: Path, cwd: Path, sig: int) -> tuple[subprocess.Popen, str, str]:
+    """Start a run, send `sig` once 3 batches are saved, and collect its output."""
+    proc = start(out, cwd)
+    try:
+        wait_for_batches(proc, partial_of(out) / "parts", 3)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc, stdout, stderr
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The uninterrupted run every resumed run must equal."""
@@ -113,15 +127,7 @@ def resume_and_check(out: Path, cwd: Path, reference: Path) -> dict:
 
 def test_sigkill_then_resume_is_bit_identical(tmp_path, reference) -> None:
     out = tmp_path / "run"
-    proc = start(out, tmp_path)
-    try:
-        wait_for_batches(proc, partial_of(out) / "parts", 3)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    proc, _, _ = interrupt(out, tmp_path, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     partial = assert_left_incomplete(out)
     saved = done_batches(partial / "parts")
@@ -141,15 +147,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference) -> None:
 
 def test_sigint_exits_130_with_resume_hint_then_resume_is_bit_identical(tmp_path, reference) -> None:
     out = tmp_path / "run"
-    proc = start(out, tmp_path)
-    try:
-        wait_for_batches(proc, partial_of(out) / "parts", 3)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc, stdout, stderr = interrupt(out, tmp_path, signal.SIGINT)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert str(partial_of(out)) in stderr, stderr
