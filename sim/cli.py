@@ -62,21 +62,27 @@ def _count_uncertain(obj: Any, pred: Any) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import json
 
-    from sim.runner import default_out_dir, run
+    from sim.runner import WorkerPool, default_out_dir, run
     from sim.scenario import load_scenario
 
-    loaded = load_scenario(args.file)
-    if args.out:
-        out: Path | None = Path(args.out)
-    elif args.name or not args.resume:
-        out = default_out_dir(loaded.scenario.name, args.name)
-    else:
-        out = None  # --resume picks the latest interrupted run
-    path = run(loaded, draws=args.draws, seed=args.seed, out=out, workers=args.workers,
-               batch_size=args.batch_size, freq=args.freq, progress=not args.quiet, force=args.force,
-               design=args.design, engine=args.engine, resume=args.resume, executor=args.executor,
-               cluster=args.cluster,
-               charts=not args.no_charts)
+    # the workers start (and load numba's kernels) while this process reads the scenario
+    local = args.workers > 1 and args.executor == "local" and args.cluster is None
+    pool = WorkerPool(args.workers) if local else None
+    try:
+        loaded = load_scenario(args.file)
+        if args.out:
+            out: Path | None = Path(args.out)
+        elif args.name or not args.resume:
+            out = default_out_dir(loaded.scenario.name, args.name)
+        else:
+            out = None  # --resume picks the latest interrupted run
+        path = run(loaded, draws=args.draws, seed=args.seed, out=out, workers=args.workers,
+                   batch_size=args.batch_size, freq=args.freq, progress=not args.quiet, force=args.force,
+                   design=args.design, engine=args.engine, resume=args.resume, executor=args.executor,
+                   cluster=args.cluster, charts=not args.no_charts, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
     meta = json.loads((path / "metadata.json").read_text())
     t = meta["timing"]
     print(f"results: {path}")

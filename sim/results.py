@@ -356,40 +356,50 @@ def summarize(arr: np.ndarray, with_se: bool = False, overwrite: bool = False) -
     """Mean, sd, standard error of the mean and percentiles over draws (axis 0); with_se adds
     the Monte Carlo standard errors of P10, P50 and P90 (from order-statistic 95 % intervals).
 
-    Works on one sorted, draw-contiguous copy: percentiles and order statistics are lookups."""
+    float32 (the stored results): one compiled pass per item picks the ~20 order statistics
+    needed out of its draws (sim.engine.kernel.row_stats), no full sort. Otherwise one sorted
+    copy; percentiles and order statistics are lookups. `overwrite`: arr may be used as scratch."""
     arr = np.asarray(arr)
     if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)  # float32 stays float32: sorts move half the bytes, same order
+        arr = arr.astype(np.float64)
     n = arr.shape[0]
     rest = arr.shape[1:]
     flat = arr.reshape(n, -1) if arr.flags.c_contiguous else arr.transpose(*range(1, arr.ndim), 0).reshape(-1, n).T
     x = flat.T  # (items, draws)
-    if overwrite and x.flags.c_contiguous:
-        x.sort(axis=1)  # the caller's scratch array: sort in place, no copy
-    else:
-        x = np.sort(x, axis=1)
-    out = {"mean": x.mean(axis=1, dtype=np.float64), "sd": np.zeros(x.shape[0])}
-    if n > 1:  # 64 rows at a time: the same numbers, without a float64 copy of the whole array
-        for a in range(0, x.shape[0], 64):
-            out["sd"][a:a + 64] = x[a:a + 64].std(axis=1, ddof=1, dtype=np.float64)
-    out["se_mean"] = out["sd"] / np.sqrt(n)
+    want: dict[str, tuple[int, int, float]] = {}  # statistic -> (rank a, rank b, weight of b)
     for p in PERCENTILES:  # linear interpolation, as numpy's default percentile
         h = (n - 1) * p / 100.0
         lo = int(np.floor(h))
-        hi = min(lo + 1, n - 1)
-        a, b = x[:, lo].astype(np.float64), x[:, hi].astype(np.float64)
-        out[f"p{p}"] = a + (h - lo) * (b - a)
-    if with_se:
+        want[f"p{p}"] = (lo, min(lo + 1, n - 1), h - lo)
+    if with_se and n >= 2:
         from sim.convergence import order_statistic_ranks
 
-        z = 1.959963984540054
         for p in (10, 50, 90):
-            if n < 2:
-                out[f"se_p{p}"] = np.full(x.shape[0], np.inf)
-                continue
             a, b = order_statistic_ranks(n, p / 100.0)
-            a, b = int(np.clip(a, 0, n - 1)), int(np.clip(b, 0, n - 1))
-            out[f"se_p{p}"] = (x[:, b].astype(np.float64) - x[:, a].astype(np.float64)) / (2 * z)
+            want[f"se_p{p}"] = (int(np.clip(a, 0, n - 1)), int(np.clip(b, 0, n - 1)), -1.0)
+    ranks = np.array(sorted({r for a, b, _ in want.values() for r in (a, b)}), dtype=np.int64)
+    if x.dtype == np.float32:
+        from sim.engine.kernel import row_stats
+
+        out = {"mean": np.empty(x.shape[0]), "sd": np.empty(x.shape[0])}
+        at = np.empty((x.shape[0], ranks.size))
+        row_stats(np.ascontiguousarray(x), ranks, out["mean"], out["sd"], at)
+    else:
+        if overwrite and x.flags.c_contiguous:
+            x.sort(axis=1)  # the caller's scratch array: sort in place, no copy
+        else:
+            x = np.sort(x, axis=1)
+        out = {"mean": x.mean(axis=1), "sd": x.std(axis=1, ddof=1) if n > 1 else np.zeros(x.shape[0])}
+        at = x[:, ranks]
+    col = {int(r): k for k, r in enumerate(ranks)}
+    out["se_mean"] = out["sd"] / np.sqrt(n)
+    z = 1.959963984540054
+    for name, (a, b, w) in want.items():
+        va, vb = at[:, col[a]], at[:, col[b]]
+        out[name] = va + w * (vb - va) if w >= 0 else (vb - va) / (2 * z)
+    if with_se and n < 2:
+        for p in (10, 50, 90):
+            out[f"se_p{p}"] = np.full(x.shape[0], np.inf)
     return {k: v.reshape(rest) for k, v in out.items()}
 
 
@@ -531,10 +541,12 @@ def _item_frame(it: SummaryItem, stats: dict[str, np.ndarray]) -> pd.DataFrame:
     })
 
 
-def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, workers: int = 1) -> pd.DataFrame:
+def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, workers: int = 1,
+                  executor: Any = None) -> pd.DataFrame:
     """summary.csv as a frame. From the workers' aggregate files when every batch has one (items
-    spread over `workers` processes); otherwise grouped here from the parquet parts. Both give
-    the same bytes: the sums are the same function of the same float32 values."""
+    spread over `executor`, e.g. the run's warm workers, or over `workers` new processes);
+    otherwise grouped here from the parquet parts. Both give the same bytes: the sums are the
+    same function of the same float32 values."""
     layout = summary_layout(res, plan)
     parts = res.path / "parts"
     batches = res._files("inputs")
@@ -543,7 +555,9 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
     if plan is None and layout and all(f.exists() for f in files):
         names = [str(f) for f in files]
         args = [(names, it.row0, it.nrows) for it in layout]
-        if workers > 1:
+        if executor is not None:
+            stats = list(executor.map(_item_stats, *zip(*args, strict=True)))
+        elif workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             from sim.runner import _keep_freed_memory
@@ -569,6 +583,6 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
     return pd.concat([frames_by[k] for k in range(len(layout))], ignore_index=True)
 
 
-def write_summary(res: Results, path: Path, workers: int = 1) -> Path:
-    df = summary_frame(res, workers=workers)
+def write_summary(res: Results, path: Path, workers: int = 1, executor: Any = None) -> Path:
+    df = summary_frame(res, workers=workers, executor=executor)
     return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))

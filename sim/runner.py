@@ -9,7 +9,7 @@ import re
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,36 @@ _WORKER: dict[Any, Any] = {}
 ENGINES = ("batch", "patient", "cohort")
 
 
-def _worker_init(scenario_data: dict[str, Any], sha256: str, freq: str | None) -> None:
+def _warm_worker() -> None:
+    """Worker start-up: everything a batch and the summary import or load, done while the
+    parent is still reading and validating the scenario (see WorkerPool)."""
     _keep_freed_memory()
-    _structure_for(scenario_data, sha256, freq)
+    from scipy import special  # noqa: F401  (affordability curves, sampling)
+
+    import sim.results  # noqa: F401  (pyarrow, pandas)
+    from sim.engine.kernel import warm_up
+
+    warm_up()
+
+
+class WorkerPool:
+    """The local worker processes of run(). Started before the scenario is read, so that each
+    worker's imports and numba's loading of the compiled kernels (~0.8 s) overlap the parent's
+    loading and validation; the summary then runs in the same warm processes."""
+
+    def __init__(self, workers: int) -> None:
+        self.size = workers
+        self.executor = ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker)
+        self.executor.submit(int)  # the first task starts every (forked) worker now
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _keep_freed_memory() -> None:
@@ -85,7 +112,6 @@ def _structure_for(scenario_data: dict[str, Any], sha256: str, freq: str | None)
     key = ("st", sha256, freq)
     if key not in _WORKER:
         _WORKER[key] = build_structure(Scenario.model_validate(scenario_data), freq)
-    _WORKER["st"] = _WORKER[key]
     return _WORKER[key]
 
 
@@ -110,11 +136,16 @@ def simulate(st: Structure, seed: int, task: BatchTask, design: str, draws: int,
 
 
 def _run_task(task: BatchTask, seed: int, parts_dir: str, design: str, draws: int, engine: str = "batch",
-              st: Structure | None = None) -> tuple[int, int, float]:
+              st: Structure | None = None, scenario: tuple[dict[str, Any], str, str | None] | None = None
+              ) -> tuple[int, int, float]:
+    """One batch, simulated and written; in a worker, the structure is built from `scenario`
+    (data, hash, frequency) on its first batch."""
     from sim.results import write_batch
 
     t0 = time.perf_counter()
-    st = st or _WORKER["st"]
+    if st is None:
+        assert scenario is not None
+        st = _structure_for(*scenario)
     out = simulate(st, seed, task, design, draws, engine)
     write_batch(st, out, Path(parts_dir), task.index)
     return task.index, task.stop - task.start, time.perf_counter() - t0
@@ -160,17 +191,18 @@ def run(
     executor: str = "local",
     summarize: bool = True,
     charts: bool = False,
+    pool: WorkerPool | None = None,
 ) -> Path:
     """Run a scenario and write a results folder; return its path.
 
     Batches are written to `<out>.partial/` as they finish; the folder is renamed to
     `<out>` only when complete. `resume=True` completes an interrupted run, computing
-    only the missing batches (the result equals an uninterrupted run).
+    only the missing batches (the result equals an uninterrupted run). `pool`: worker processes
+    started earlier (the command line starts them before reading the scenario); by default a
+    pool of `workers` is started here, before the scenario is loaded, and closed at the end.
     """
-    from sim.results import batch_done
     from sim.sampling import DESIGNS
 
-    loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
     if draws < 1:
         raise ScenarioError(f"--draws must be at least 1, got {draws}")
     if workers < 1:
@@ -193,6 +225,27 @@ def run(
         root_seed = normalize_seed(seed)
     except ValueError as exc:
         raise ScenarioError(f"--seed: {exc}") from None
+    own = None
+    if pool is not None:
+        workers = pool.size
+    elif workers > 1 and executor == "local":
+        pool = own = WorkerPool(workers)
+    try:
+        loaded = scenario if isinstance(scenario, LoadedScenario) else load_scenario(scenario)
+        return _run(loaded, draws=draws, root_seed=root_seed, out=out, workers=workers, batch_size=batch_size,
+                    freq=freq, progress=progress, force=force, design=design, engine=engine, resume=resume,
+                    cluster=cluster, executor=executor, summarize=summarize, charts=charts, pool=pool)
+    finally:
+        if own is not None:
+            own.close()
+
+
+def _run(loaded: LoadedScenario, *, draws: int, root_seed: int, out: str | Path | None, workers: int,
+         batch_size: int | None, freq: str | None, progress: bool, force: bool, design: str, engine: str,
+         resume: bool, cluster: str | None, executor: str, summarize: bool, charts: bool,
+         pool: WorkerPool | None) -> Path:
+    from sim.results import batch_done
+
     scn = loaded.scenario
     st = build_structure(scn, freq)
     if out is None and resume:
@@ -247,17 +300,18 @@ def run(
                 _, n, _ = _run_task(task, root_seed, str(parts), design, draws, engine, st)
                 bar.update(n)
         else:
-            # forked workers inherit this process's structure instead of validating and building it again
-            _WORKER[("st", loaded.sha256, freq)] = st
-            pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                                       initargs=(loaded.data, loaded.sha256, freq))
+            assert pool is not None
+            scenario_key = (loaded.data, loaded.sha256, freq)
+            futs = [pool.executor.submit(_run_task, t, root_seed, str(parts), design, draws, engine, None,
+                                         scenario_key) for t in todo]
             try:
-                futs = [pool.submit(_run_task, t, root_seed, str(parts), design, draws, engine) for t in todo]
                 for f in as_completed(futs):
                     _, n, _ = f.result()
                     bar.update(n)
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+            finally:  # on an error or Ctrl-C, batches not yet started are dropped
+                for f in futs:
+                    f.cancel()
+                wait(futs)
     except ScenarioError:
         bar.close()
         if not any(batch_done(parts, t.index) for t in tasks):  # nothing worth resuming: leave no trace
@@ -306,7 +360,7 @@ def run(
         t1 = time.perf_counter()
         # from the workers' per-batch group sums; each process holds one summary item at a time
         write_summary(Results(partial, meta=meta), partial / "summary.csv",
-                      workers=workers if executor == "local" else 1)
+                      executor=pool.executor if pool is not None and executor == "local" else None)
         meta["timing"]["summary_seconds"] = round(time.perf_counter() - t1, 4)
     if charts:
         from sim.plots import default_charts
