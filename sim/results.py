@@ -1,7 +1,8 @@
 """Results: tidy parquet tables written batch by batch, and readers that aggregate them.
 
 A results folder holds parts/{lanes,cells,companies}-NNNNNN.parquet (one per batch, rows
-ordered draw, period, item), summary.csv, scenario.yaml (the merged scenario),
+ordered period, item, draw: the engine's memory order, written without a transpose; folders
+of version 0.1 are ordered draw, period, item, see PART_LAYOUT), summary.csv, scenario.yaml (the merged scenario),
 charts/*.png and metadata.json, written last: a folder without it is incomplete.
 """
 
@@ -28,23 +29,33 @@ TABLES = ("lanes", "cells", "companies")
 GROUPINGS = ("total", "product", "target", "region", "indication", "company", "modality", "lane")
 
 
+PART_LAYOUT = "period,item,draw"  # row order of the lanes/cells/companies parts (metadata.json)
+OLD_PART_LAYOUT = "draw,period,item"  # results folders written before part_layout was recorded
+
+
 def _dict_col(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(values, pa.string()))
+    """A label column: the smallest integer index type (int8 for any scenario of a normal size)."""
+    itype = np.int8 if len(values) <= 127 else np.int16 if len(values) <= 32767 else np.int32
+    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(itype)), pa.array(values, pa.string()))
 
 
 def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarray, list[str]]],
            metrics: dict[str, np.ndarray]) -> pa.Table:
+    """Rows in PART_LAYOUT order, so each metric column is its (period, item, draw) array as the
+    engine holds it (a view, no copy). Columns are declared non-null: parquet then writes no
+    definition levels."""
     B, NP = draw_ids.size, st.NP
     X = next(iter(metrics.values())).shape[1]
     cols: dict[str, Any] = {
-        "draw": pa.array(np.repeat(draw_ids.astype(np.int32), NP * X)),
-        "period": _dict_col(np.tile(np.repeat(np.arange(NP), X), B), st.periods),
+        "draw": pa.array(np.tile(draw_ids.astype(np.int32), NP * X)),
+        "period": _dict_col(np.repeat(np.arange(NP), X * B), st.periods),
     }
     for name, (idx, values) in items.items():
-        cols[name] = _dict_col(np.tile(idx, B * NP), values)
-    for m, arr in metrics.items():
-        cols[m] = pa.array(np.ascontiguousarray(arr.transpose(0, 2, 1), dtype=np.float32).reshape(-1))
-    return pa.table(cols)
+        cols[name] = _dict_col(np.tile(np.repeat(np.asarray(idx), B), NP), values)
+    for m, arr in metrics.items():  # (draw, item, period) views of (period, item, draw) arrays
+        cols[m] = pa.array(np.ascontiguousarray(arr.transpose(2, 1, 0), dtype=np.float32).reshape(-1))
+    schema = pa.schema([pa.field(k, v.type, nullable=False) for k, v in cols.items()])
+    return pa.table(cols, schema=schema)
 
 
 def _item_columns(st: Structure, table: str) -> dict[str, tuple[np.ndarray, list[str]]]:
@@ -180,6 +191,10 @@ class Results:
         self.product_modality: dict[str, str] = s.get("product_modality", {})
         self.frequency: str = meta["frequency"]
         self.scenario: str = meta["scenario"]
+        self.part_layout: str = meta.get("part_layout", OLD_PART_LAYOUT)
+        if self.part_layout not in (PART_LAYOUT, OLD_PART_LAYOUT):
+            raise ScenarioError(f"{self.path}: unknown part_layout {self.part_layout!r} in metadata.json "
+                                f"(written by a newer version of cart-sim?)")
         self._cache: dict[tuple[str, str], np.ndarray] = {}
 
     # ---------------------------------------------------------------- raw tables
@@ -190,11 +205,24 @@ class Results:
         return files
 
     def table(self, table: str = "lanes", columns: list[str] | None = None) -> pd.DataFrame:
-        """The tidy table (draw x period x item) as a DataFrame with categorical labels."""
+        """The tidy table (one row per draw x period x item, in that order whatever the batches
+        and the parts' layout) as a DataFrame with categorical labels."""
         if table not in TABLES + ("events", "inputs"):
             raise ScenarioError(f"unknown table {table!r}; expected one of {', '.join(TABLES)}")
         parts = [pq.read_table(f, columns=columns) for f in self._files(table)]
-        return pa.concat_tables(parts).to_pandas()
+        whole = pa.concat_tables(parts)
+        if table in TABLES and self.part_layout == PART_LAYOUT:
+            # part k's row j * B_k + b (block j = period x item, draw b) goes to row
+            # (draw_k + b) * J + j of the draw-major table
+            J = len(self.periods) * len(self._labels(table, "total"))
+            sizes = np.array([t.num_rows // J for t in parts], dtype=np.int64)
+            first = np.r_[0, np.cumsum(sizes)[:-1]]
+            dest = np.concatenate([((d0 + np.arange(n))[None, :] * J + np.arange(J)[:, None]).reshape(-1)
+                                   for d0, n in zip(first, sizes, strict=True)]) if parts else np.zeros(0, np.int64)
+            order = np.empty_like(dest)
+            order[dest] = np.arange(dest.size)
+            whole = whole.take(pa.array(order))
+        return whole.to_pandas()
 
     def array(self, metric: str, table: str = "lanes", dtype: Any = np.float64) -> np.ndarray:
         """(draws, periods, items) for one metric, draws in ascending order (stored as float32;
@@ -203,20 +231,29 @@ class Results:
         if key not in self._cache:
             n_items = {"lanes": len(self.lanes), "cells": len(self.cells), "companies": len(self.company_products)}[table]
             files = self._files(table)
-            sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
-            flat = np.empty(sum(sizes), dtype=dtype)  # filled part by part: no concatenated copies
+            NP = len(self.periods)
+            sizes = [pq.ParquetFile(f).metadata.num_rows // (NP * n_items) for f in files]  # draws
+            out = np.empty((sum(sizes), NP, n_items), dtype=dtype)  # filled part by part: no concatenated copies
             pos = 0
             for f, n in zip(files, sizes, strict=True):
-                flat[pos:pos + n] = pq.read_table(f, columns=[metric]).column(0).to_numpy()
+                col = pq.read_table(f, columns=[metric]).column(0).to_numpy()
+                if self.part_layout == PART_LAYOUT:
+                    out[pos:pos + n] = col.reshape(NP, n_items, n).transpose(2, 0, 1)
+                else:
+                    out[pos:pos + n] = col.reshape(n, NP, n_items)
                 pos += n
             pa.default_memory_pool().release_unused()
-            self._cache[key] = flat.reshape(-1, len(self.periods), n_items)
+            self._cache[key] = out
         return self._cache[key]
 
     @property
     def draws(self) -> np.ndarray:
-        return np.concatenate([pq.read_table(f, columns=["draw"]).column(0).to_numpy()[
-            :: len(self.periods) * len(self.cells)] for f in self._files("cells")])
+        per_draw = len(self.periods) * len(self.cells)
+        out = []
+        for f in self._files("cells"):
+            d = pq.read_table(f, columns=["draw"]).column(0).to_numpy()
+            out.append(d[:d.size // per_draw] if self.part_layout == PART_LAYOUT else d[::per_draw])
+        return np.concatenate(out)
 
     # ---------------------------------------------------------------- grouping
     def _labels(self, table: str, by: str) -> list[str]:

@@ -244,7 +244,7 @@ def _run(loaded: LoadedScenario, *, draws: int, root_seed: int, out: str | Path 
          batch_size: int | None, freq: str | None, progress: bool, force: bool, design: str, engine: str,
          resume: bool, cluster: str | None, executor: str, summarize: bool, charts: bool,
          pool: WorkerPool | None) -> Path:
-    from sim.results import batch_done
+    from sim.results import PART_LAYOUT, batch_done
 
     scn = loaded.scenario
     st = build_structure(scn, freq)
@@ -261,7 +261,7 @@ def _run(loaded: LoadedScenario, *, draws: int, root_seed: int, out: str | Path 
         batch_size = max(1, min(10, draws // (4 * workers)))
     bs = batch_size or default_batch_size(st, draws, workers)
     spec = {"scenario_sha256": loaded.sha256, "seed": root_seed, "draws": draws, "batch_size": bs,
-            "design": design, "engine": engine, "frequency": st.freq}
+            "design": design, "engine": engine, "frequency": st.freq, "part_layout": PART_LAYOUT}
     if partial.exists():
         if not resume and not force:
             raise ScenarioError(
@@ -343,6 +343,7 @@ def _run(loaded: LoadedScenario, *, draws: int, root_seed: int, out: str | Path 
         "design": design,
         "engine": engine,
         "frequency": st.freq,
+        "part_layout": PART_LAYOUT,
         "start": scn.start,
         "end": scn.end,
         "reporting_currency": scn.reporting_currency,

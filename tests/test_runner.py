@@ -154,3 +154,50 @@ def test_results_grouping_and_period_conversion(tmp_path) -> None:
         rm.grouped("revenue", "product", filters={"region": ["Mars"]})
     with pytest.raises(ScenarioError, match="cannot report by month"):
         ry.grouped("revenue", "total", freq="month")
+
+
+def test_parts_layout_and_reading_folders_of_the_old_layout(tmp_path) -> None:
+    """Parts hold rows (period, item, draw); table() still gives draw-major rows and array()
+    the same values whatever the batches. A folder written by 0.1 (rows draw, period, item, no
+    part_layout in metadata.json) reads the same."""
+    import pyarrow.parquet as pq
+
+    from sim.results import PART_LAYOUT
+
+    new = run(load_scenario(EXAMPLE), draws=13, seed=2, out=tmp_path / "new", workers=1, batch_size=5)
+    res = Results(new)
+    assert res.part_layout == PART_LAYOUT == json.loads((new / "metadata.json").read_text())["part_layout"]
+    n_lanes, NP = len(res.lanes), len(res.periods)
+    first = pq.read_table(new / "parts" / "lanes-000000.parquet").to_pandas()
+    assert (first.draw.to_numpy()[:5] == np.arange(5)).all() and (first.draw.to_numpy()[5:10] == np.arange(5)).all()
+    assert first.period.cat.codes.is_monotonic_increasing
+    df = res.table("lanes")
+    assert (np.diff(df.draw.to_numpy()) >= 0).all() and len(df) == 13 * NP * n_lanes
+    arr = res.array("revenue", "lanes", np.float32)
+    assert np.array_equal(df.revenue.to_numpy().reshape(13, NP, n_lanes), arr)
+    assert np.array_equal(res.draws, np.arange(13))
+    # rewrite the parts in the old row order, and drop part_layout, as 0.1 wrote them
+    old = tmp_path / "old"
+    import shutil
+
+    shutil.copytree(new, old)
+    for table in ("lanes", "cells", "companies"):
+        n_items = len(res._labels(table, "total"))
+        for f in sorted((old / "parts").glob(f"{table}-*.parquet")):
+            t = pq.read_table(f)
+            B = t.num_rows // (NP * n_items)
+            perm = np.arange(t.num_rows).reshape(NP, n_items, B).transpose(2, 0, 1).reshape(-1)
+            pq.write_table(t.take(perm), f)
+    meta = json.loads((old / "metadata.json").read_text())
+    del meta["part_layout"]
+    (old / "metadata.json").write_text(json.dumps(meta))
+    res_old = Results(old)
+    assert res_old.part_layout == "draw,period,item"
+    for table, metric in (("lanes", "revenue"), ("cells", "eligible"), ("companies", "income")):
+        assert np.array_equal(res_old.array(metric, table), res.array(metric, table))
+        pd.testing.assert_frame_equal(res_old.table(table), res.table(table), check_exact=True)
+    assert np.array_equal(res_old.draws, res.draws)
+    meta["part_layout"] = "item,draw,period"
+    (old / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ScenarioError, match="unknown part_layout"):
+        Results(old)
