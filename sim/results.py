@@ -555,14 +555,29 @@ def aggregates_bytes(rows: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+SUMMARY_ROWS = 256  # aggregate rows per summary task: 10 MB of float32 at 10,000 draws
+
+
+def _read_rows(path: str, row0: int, nrows: int) -> np.ndarray:
+    """Rows row0..row0+nrows of a 2-D C-order .npy file, read by byte range: a memory map's
+    pages would count in the reading worker's memory until it is closed."""
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if fortran or len(shape) != 2 or row0 + nrows > shape[0]:
+            raise ScenarioError(f"{path}: not the summary aggregates this run expects (shape {shape})")
+        fh.seek(fh.tell() + row0 * shape[1] * dtype.itemsize)
+        data = np.fromfile(fh, dtype=dtype, count=nrows * shape[1])
+    if data.size != nrows * shape[1]:
+        raise ScenarioError(f"{path}: truncated summary aggregates")
+    return data.reshape(nrows, shape[1])
+
+
 def _item_stats(files: list[str], row0: int, nrows: int) -> dict[str, np.ndarray]:
-    """Statistics of one summary item from the batches' aggregate files (read as memory maps)."""
-    chunks = [np.load(f, mmap_mode="r", allow_pickle=False)[row0:row0 + nrows] for f in files]
-    x = np.empty((nrows, sum(c.shape[1] for c in chunks)), dtype=np.float32)
-    pos = 0
-    for c in chunks:
-        x[:, pos:pos + c.shape[1]] = c
-        pos += c.shape[1]
+    """Statistics of aggregate rows row0..row0+nrows (part of one summary item) over the draws
+    of every batch's aggregate file."""
+    x = np.concatenate([_read_rows(f, row0, nrows) for f in files], axis=1)
     return summarize(x.T, with_se=True, overwrite=True)
 
 
@@ -591,7 +606,9 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
     # the workers' files hold the default plan's rows: another plan is grouped from the parts
     if plan is None and layout and all(f.exists() for f in files):
         names = [str(f) for f in files]
-        args = [(names, it.row0, it.nrows) for it in layout]
+        # items split into tasks of at most SUMMARY_ROWS rows: bounded memory, even load
+        args = [(names, r, min(SUMMARY_ROWS, it.row0 + it.nrows - r)) for it in layout
+                for r in range(it.row0, it.row0 + it.nrows, SUMMARY_ROWS)]
         if executor is not None:
             stats = list(executor.map(_item_stats, *zip(*args, strict=True)))
         elif workers > 1:
@@ -603,7 +620,12 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
                 stats = list(pool.map(_item_stats, *zip(*args, strict=True)))
         else:
             stats = [_item_stats(*a) for a in args]
-        frames = [_item_frame(it, st_) for it, st_ in zip(layout, stats, strict=True)]
+        frames, k = [], 0
+        for it in layout:  # join each item's tasks again
+            n = -(-it.nrows // SUMMARY_ROWS)
+            frames.append(_item_frame(it, {key: np.concatenate([s[key] for s in stats[k:k + n]])
+                                           for key in stats[k]}))
+            k += n
         return pd.concat(frames, ignore_index=True)
     frames_by: dict[int, pd.DataFrame] = {}
     current = None

@@ -129,3 +129,19 @@ def test_monthly_runs_report_quarters_and_years_too(tmp_path) -> None:
     # and the re-summary from the parquet parts gives the same bytes
     again = write_summary(Results(monthly), tmp_path / "again.csv")
     assert again.read_bytes() == (monthly / "summary.csv").read_bytes()
+
+
+def test_aggregate_rows_are_read_by_byte_range_and_damage_is_reported(tmp_path) -> None:
+    from sim.errors import ScenarioError
+    from sim.results import _read_rows
+
+    x = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
+    f = tmp_path / "summary-000000.npy"
+    np.save(f, x)
+    assert np.array_equal(_read_rows(str(f), 1, 3), x[1:4])
+    assert np.array_equal(_read_rows(str(f), 4, 1), x[4:])
+    with pytest.raises(ScenarioError, match="not the summary aggregates"):
+        _read_rows(str(f), 3, 3)  # past the last row
+    f.write_bytes(f.read_bytes()[:-10])
+    with pytest.raises(ScenarioError, match="truncated"):
+        _read_rows(str(f), 0, 5)
