@@ -17,12 +17,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sim.errors import ScenarioError
+
+if TYPE_CHECKING:  # the summary's workers use the order statistics here without pandas
+    import pandas as pd
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 
@@ -155,6 +157,8 @@ def run_until(evaluate: Callable[[np.ndarray], np.ndarray], period_index: int, u
             break
     values = np.concatenate(chunks, axis=0)
     per = periods or [str(k) for k in range(values.shape[1])]
+    import pandas as pd
+
     return ConvergenceResult(pd.DataFrame(rows), values, list(per), per[period_index], q, until_se, converged)
 
 

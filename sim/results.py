@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -22,6 +21,9 @@ from sim.engine.batch import BatchOutput
 from sim.engine.structure import Structure
 from sim.errors import ScenarioError
 from sim.io import atomic_npy, atomic_write
+
+if TYPE_CHECKING:  # pandas is imported where frames are built: workers never need it (~0.2 s)
+    import pandas as pd
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 STOCK_METRICS = {"waiting"}
@@ -33,10 +35,23 @@ PART_LAYOUT = "period,item,draw"  # row order of the lanes/cells/companies parts
 OLD_PART_LAYOUT = "draw,period,item"  # results folders written before part_layout was recorded
 
 
+def _arrow(x: np.ndarray) -> pa.Array:
+    """An arrow array over a numpy array's memory. Not pa.array(): its checks for pandas types
+    import pandas (~0.2 s) in every worker, which otherwise never needs it."""
+    x = np.ascontiguousarray(x).reshape(-1)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(x.dtype), x.size, [None, pa.py_buffer(x)])
+
+
+def _strings(values: list[str]) -> pa.Array:
+    data = [v.encode() for v in values]
+    offsets = np.r_[0, np.cumsum([len(b) for b in data], dtype=np.int64)].astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
 def _dict_col(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
     """A label column: the smallest integer index type (int8 for any scenario of a normal size)."""
     itype = np.int8 if len(values) <= 127 else np.int16 if len(values) <= 32767 else np.int32
-    return pa.DictionaryArray.from_arrays(pa.array(indices.astype(itype)), pa.array(values, pa.string()))
+    return pa.DictionaryArray.from_arrays(_arrow(indices.astype(itype)), _strings(values))
 
 
 def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarray, list[str]]],
@@ -47,15 +62,19 @@ def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarra
     B, NP = draw_ids.size, st.NP
     X = next(iter(metrics.values())).shape[1]
     cols: dict[str, Any] = {
-        "draw": pa.array(np.tile(draw_ids.astype(np.int32), NP * X)),
+        "draw": _arrow(np.tile(draw_ids.astype(np.int32), NP * X)),
         "period": _dict_col(np.repeat(np.arange(NP), X * B), st.periods),
     }
     for name, (idx, values) in items.items():
         cols[name] = _dict_col(np.tile(np.repeat(np.asarray(idx), B), NP), values)
     for m, arr in metrics.items():  # (draw, item, period) views of (period, item, draw) arrays
-        cols[m] = pa.array(np.ascontiguousarray(arr.transpose(2, 1, 0), dtype=np.float32).reshape(-1))
+        cols[m] = _arrow(np.ascontiguousarray(arr.transpose(2, 1, 0), dtype=np.float32))
+    return _non_null_table(cols)
+
+
+def _non_null_table(cols: dict[str, pa.Array]) -> pa.Table:
     schema = pa.schema([pa.field(k, v.type, nullable=False) for k, v in cols.items()])
-    return pa.table(cols, schema=schema)
+    return pa.Table.from_arrays(list(cols.values()), schema=schema)
 
 
 def _item_columns(st: Structure, table: str) -> dict[str, tuple[np.ndarray, list[str]]]:
@@ -90,8 +109,9 @@ def batch_table(st: Structure, out: BatchOutput, name: str) -> pa.Table:
     if name in ("lanes", "cells", "companies"):
         return _table(st, out.draw_ids, _item_columns(st, name), getattr(out, name))
     cols = getattr(out, name)
-    return pa.table({"draw": pa.array(out.draw_ids.astype(np.int32)),
-                     **{k: pa.array(np.asarray(v, dtype=np.float64)) for k, v in sorted(cols.items())}})
+    return pa.Table.from_arrays(
+        [_arrow(out.draw_ids.astype(np.int32)), *(_arrow(np.asarray(cols[k], dtype=np.float64)) for k in sorted(cols))],
+        names=["draw", *sorted(cols)])
 
 
 LABEL_COLUMNS = ["period", "region", "indication", "product", "target", "company"]
@@ -582,6 +602,8 @@ def _item_stats(files: list[str], row0: int, nrows: int) -> dict[str, np.ndarray
 
 
 def _item_frame(it: SummaryItem, stats: dict[str, np.ndarray]) -> pd.DataFrame:
+    import pandas as pd
+
     G = len(it.gp.groups)
     blocks = [it.stored] + [c.labels for c in it.coarse]  # the order of item_rows
     return pd.DataFrame({
@@ -599,6 +621,8 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
     spread over `executor`, e.g. the run's warm workers, or over `workers` new processes);
     otherwise grouped here from the parquet parts. Both give the same bytes: the sums are the
     same function of the same float32 values."""
+    import pandas as pd
+
     layout = summary_layout(res, plan)
     parts = res.path / "parts"
     batches = res._files("inputs")

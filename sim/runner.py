@@ -59,7 +59,7 @@ def _warm_worker() -> None:
     _keep_freed_memory()
     from scipy import special  # noqa: F401  (affordability curves, sampling)
 
-    import sim.results  # noqa: F401  (pyarrow, pandas)
+    import sim.results  # noqa: F401  (pyarrow)
     from sim.engine.kernel import warm_up
 
     warm_up()

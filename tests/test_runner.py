@@ -201,3 +201,26 @@ def test_parts_layout_and_reading_folders_of_the_old_layout(tmp_path) -> None:
     (old / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(ScenarioError, match="unknown part_layout"):
         Results(old)
+
+
+def test_a_worker_never_imports_pandas(tmp_path) -> None:
+    """pandas costs every worker ~0.2 s of start-up; simulating, writing a batch and the summary
+    statistics must not need it (pyarrow's pa.array() would import it: see results._arrow)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = f"""
+import sys
+from sim.runner import _warm_worker, _run_task, BatchTask
+_warm_worker()
+from sim.scenario import load_scenario
+ld = load_scenario({str(REPO / "scenarios" / "cart_2022.yaml")!r})
+_run_task(BatchTask(0, 0, 20), 1, {str(tmp_path)!r}, "mc", 20, "batch", None, (ld.data, ld.sha256, None))
+from sim.results import _item_stats
+_item_stats([{str(tmp_path / "summary-000000.npy")!r}], 0, 10)
+assert "pandas" not in sys.modules
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
