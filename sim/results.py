@@ -601,28 +601,12 @@ def _item_stats(files: list[str], row0: int, nrows: int) -> dict[str, np.ndarray
     return summarize(x.T, with_se=True, overwrite=True)
 
 
-def _item_frame(it: SummaryItem, stats: dict[str, np.ndarray]) -> pd.DataFrame:
-    import pandas as pd
-
-    G = len(it.gp.groups)
-    blocks = [it.stored] + [c.labels for c in it.coarse]  # the order of item_rows
-    return pd.DataFrame({
-        "level": it.gp.by,
-        "group": np.concatenate([np.repeat(it.gp.groups, len(b)) for b in blocks]),
-        "period": np.concatenate([np.tile(b, G) for b in blocks]),
-        "metric": it.gp.metric,
-        **{k: v.reshape(-1) for k, v in stats.items()},
-    })
-
-
-def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, workers: int = 1,
-                  executor: Any = None) -> pd.DataFrame:
-    """summary.csv as a frame. From the workers' aggregate files when every batch has one (items
-    spread over `executor`, e.g. the run's warm workers, or over `workers` new processes);
-    otherwise grouped here from the parquet parts. Both give the same bytes: the sums are the
-    same function of the same float32 values."""
-    import pandas as pd
-
+def _summary_stats(res: Results, plan: list[tuple[str, str]] | None, workers: int,
+                   executor: Any) -> list[tuple[SummaryItem, dict[str, np.ndarray]]]:
+    """Each summary item with its statistics, in layout order. From the workers' aggregate files
+    when every batch has one (spread over `executor`, e.g. the run's warm workers, or over
+    `workers` new processes); otherwise grouped here from the parquet parts. Both give the
+    same numbers: the sums are the same function of the same float32 values."""
     layout = summary_layout(res, plan)
     parts = res.path / "parts"
     batches = res._files("inputs")
@@ -644,14 +628,13 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
                 stats = list(pool.map(_item_stats, *zip(*args, strict=True)))
         else:
             stats = [_item_stats(*a) for a in args]
-        frames, k = [], 0
+        out, k = [], 0
         for it in layout:  # join each item's tasks again
             n = -(-it.nrows // SUMMARY_ROWS)
-            frames.append(_item_frame(it, {key: np.concatenate([s[key] for s in stats[k:k + n]])
-                                           for key in stats[k]}))
+            out.append((it, {key: np.concatenate([s[key] for s in stats[k:k + n]]) for key in stats[k]}))
             k += n
-        return pd.concat(frames, ignore_index=True)
-    frames_by: dict[int, pd.DataFrame] = {}
+        return out
+    by_k: dict[int, dict[str, np.ndarray]] = {}
     current = None
     for k in sorted(range(len(layout)), key=lambda k: (layout[k].gp.metric, layout[k].gp.table)):
         it = layout[k]
@@ -660,12 +643,59 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
             xt = draws_last(res.array(it.gp.metric, it.gp.table, np.float32))
             res._cache.clear()
         g = item_rows(xt, it)  # (rows, draws)
-        frames_by[k] = _item_frame(it, summarize(g.T, with_se=True, overwrite=True))
+        by_k[k] = summarize(g.T, with_se=True, overwrite=True)
         del g
     res._cache.clear()
-    return pd.concat([frames_by[k] for k in range(len(layout))], ignore_index=True)
+    return [(layout[k], by_k[k]) for k in range(len(layout))]
+
+
+def _item_labels(it: SummaryItem) -> tuple[np.ndarray, np.ndarray]:
+    """Group and period of each of an item's rows, in the order of item_rows."""
+    G = len(it.gp.groups)
+    blocks = [it.stored] + [c.labels for c in it.coarse]
+    return (np.concatenate([np.repeat(it.gp.groups, len(b)) for b in blocks]),
+            np.concatenate([np.tile(b, G) for b in blocks]))
+
+
+def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, workers: int = 1,
+                  executor: Any = None) -> pd.DataFrame:
+    """summary.csv as a frame, at full precision."""
+    import pandas as pd
+
+    frames = []
+    for it, stats in _summary_stats(res, plan, workers, executor):
+        groups, periods = _item_labels(it)
+        frames.append(pd.DataFrame({"level": it.gp.by, "group": groups, "period": periods, "metric": it.gp.metric,
+                                    **{k: v.reshape(-1) for k, v in stats.items()}}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _csv_field(text: str) -> str:
+    """A text field as the csv module (and so pandas) writes it with "\\n" line ends: quoted only
+    when it holds the delimiter, a quote or a line end."""
+    if any(ch in text for ch in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def summary_text(res: Results, workers: int = 1, executor: Any = None) -> str:
+    """summary.csv: the columns of summary_frame, numbers as "%.6g", NaN empty (as pandas writes
+    them). Formatted here: 4x faster than DataFrame.to_csv, and a run needs no pandas (~0.3 s)."""
+    items = _summary_stats(res, None, workers, executor)
+    if not items:
+        return ""
+    lines = [",".join(["level", "group", "period", "metric", *items[0][1]]) + "\n"]
+    for it, stats in items:
+        groups, periods = _item_labels(it)
+        by, metric = _csv_field(it.gp.by), _csv_field(it.gp.metric)
+        rows = np.column_stack([v.reshape(-1) for v in stats.values()]).tolist()
+        for g, p, row in zip(groups.tolist(), periods.tolist(), rows, strict=True):
+            lines.append(f"{by},{_csv_field(g)},{_csv_field(p)},{metric},"
+                         + ",".join(["" if v != v else f"{v:.6g}" for v in row]) + "\n")
+    return "".join(lines)
 
 
 def write_summary(res: Results, path: Path, workers: int = 1, executor: Any = None) -> Path:
-    df = summary_frame(res, workers=workers, executor=executor)
-    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))
+    from sim.io import atomic_text
+
+    return atomic_text(path, summary_text(res, workers, executor))

@@ -4,6 +4,7 @@ order-statistic ranks behind the Monte Carlo standard errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -145,3 +146,38 @@ def test_aggregate_rows_are_read_by_byte_range_and_damage_is_reported(tmp_path) 
     f.write_bytes(f.read_bytes()[:-10])
     with pytest.raises(ScenarioError, match="truncated"):
         _read_rows(str(f), 0, 5)
+
+
+def test_summary_text_is_what_pandas_would_write(cart_run, monkeypatch) -> None:
+    """summary.csv is formatted without pandas; it must be byte for byte what
+    DataFrame.to_csv(float_format="%.6g") wrote before (NaN empty, inf, quoting)."""
+    import sim.results as R
+
+    res = Results(cart_run)
+    assert R.summary_text(res) == summary_frame(res).to_csv(index=False, float_format="%.6g")
+    real = R._summary_stats
+
+    def odd(*args):  # numbers and labels that real runs rarely have
+        items = real(*args)
+        it, stats = items[0]
+        stats["mean"][:3] = [np.nan, np.inf, -0.0]
+        stats["sd"][:2] = [-np.inf, 1e-300]
+        gp = dataclasses.replace(it.gp, groups=['a,"b"'] + list(it.gp.groups[1:]))
+        items[0] = (dataclasses.replace(it, gp=gp), stats)
+        return items
+
+    monkeypatch.setattr(R, "_summary_stats", odd)
+    text = R.summary_text(res)
+    assert text == summary_frame(res).to_csv(index=False, float_format="%.6g")
+    assert ',"a,""b""",' in text and ",demand,," in text and ",inf," in text and ",-inf," in text
+
+
+@pytest.mark.parametrize("text", ["plain", "a,b", 'say "hi"', "two\nlines", "cr\rx", "", " lead", "ü/é"])
+def test_csv_fields_are_quoted_as_the_csv_module_does(text: str) -> None:
+    import csv
+
+    from sim.results import _csv_field
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([text, "x"])
+    assert _csv_field(text) + ",x\n" == buf.getvalue()
