@@ -1,17 +1,20 @@
 """The batch engine: one simpy Environment per batch of draws.
 
 simpy schedules the discrete events (launches, label expansions, reimbursement rounds,
-price and capacity changes, withdrawals, deal payments), grouped by month: a process
-per (event, month) applies the event to exactly the draws for which it happens then,
-and events that follow another are scheduled when their parent fires. One monthly flow
-process advances the patient flow of all draws at once (at t + 0.5, after the month's
-events): by default in one compiled pass (sim/engine/kernel.py), or with the readable
-numpy version of the same month (`kernel="numpy"`, the kernel's oracle in the tests).
-No individual patients are simulated here.
+price and capacity changes, withdrawals, deal payments), grouped by month: each month that
+has something to apply is one simpy timeout, whose callback applies that month's actions in
+the order they were scheduled, each to exactly the draws for which it happens then. Events
+that follow another are scheduled when their parent fires; one due the same month runs
+straight after its parent (the order of simpy's urgent events). One monthly flow process
+advances the patient flow of all draws at once (at t + 0.5, after the month's events): by
+default in one compiled pass (sim/engine/kernel.py), or with the readable numpy version of
+the same month (`kernel="numpy"`, the kernel's oracle in the tests). No individual patients
+are simulated here.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +120,11 @@ class BatchSim:
         self.rank_dirty = True
         self.rank_cells: set[int] = set()
         self.attr_dirty = True
+        # the event calendar: actions queued per month, each month one simpy timeout. Actions
+        # due in the month being applied (and before the run, in month 0) go to `_urgent`
+        self._agenda: dict[int, list[tuple[Callable[..., None], tuple[Any, ...]]]] = {}
+        self._urgent: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._applying = 0
 
     # ------------------------------------------------------------------ inputs
     def _init_params(self) -> None:
@@ -293,12 +301,30 @@ class BatchSim:
         months, starts = np.unique(when, return_index=True)
         bounds = list(starts[1:]) + [idx.size]
         for m, a, b in zip(months.tolist(), starts.tolist(), bounds, strict=True):
-            self.env.process(self._proc(m, idx[a:b], t[a:b], action))
+            self._queue(int(m), action, idx[a:b], t[a:b])
 
-    def _proc(self, m: float, idx: np.ndarray, t: np.ndarray, action: Callable[[np.ndarray, np.ndarray], None]) -> Any:
-        if m > self.env.now:
-            yield self.env.timeout(m - self.env.now)
-        action(idx, t)
+    def _queue(self, m: int, fn: Callable[..., None], *args: Any) -> None:
+        """Call fn(*args) in month m, after what is already queued for it; in the month being
+        applied, straight after the current action (and what it queued before)."""
+        if m == self._applying:
+            self._urgent.append((fn, args))
+            return
+        if m not in self._agenda:
+            self._agenda[m] = []
+            self.env.timeout(m - self.env.now).callbacks.append(self._apply_month)
+        self._agenda[m].append((fn, args))
+
+    def _apply_month(self, event: Any) -> None:
+        m = int(self.env.now)
+        self._applying = m
+        urgent = self._urgent
+        for fn, args in [(None, ())] + self._agenda.pop(m, []):
+            if fn is not None:
+                fn(*args)
+            while urgent:
+                f, a = urgent.popleft()
+                f(*a)
+        self._applying = -1
 
     def timed(self, spec: Timing, name: str, action: Callable[[np.ndarray, np.ndarray], None],
               rounds: Rounds | None = None) -> None:
@@ -364,7 +390,10 @@ class BatchSim:
             self._schedule_deals(p)
         for eid, ev in scn.events.items():
             self.timed(ev, f"events.{eid}", self._event_action(eid, ev), rounds=ev.rounds)
-        self.env.process(self._yearly_prices())
+        first_jan = (12 - st.start % 12) % 12 or 12  # the stated price holds until the first January
+        if first_jan < st.T:
+            self._queue(first_jan, self._yearly_prices, first_jan)
+        self.env.timeout(0).callbacks.append(self._apply_month)  # month 0: what is due at the start
 
     def _launch_action(self, l: int, p: str, r: str, i: str) -> Callable[[np.ndarray, np.ndarray], None]:
         c = int(self.st.lane_cell[l])
@@ -506,19 +535,15 @@ class BatchSim:
 
         return act
 
-    def _yearly_prices(self) -> Any:
-        """Every January, launched products' list prices move by their yearly change."""
-        st = self.st
-        # the stated price holds at the later of launch and scenario start; changes come each January after
-        first_jan = (12 - st.start % 12) % 12 or 12
-        yield self.env.timeout(first_jan)
-        while self.env.now < st.T:
-            t = self.env.now
-            P_ = self.price.T  # (lanes, draws), in place so views stay valid
-            np.multiply(P_, 1.0 + self.price_chg.T, out=P_, where=t > self.launch_t.T)
-            self.price_dirty = self.afford_dirty = True
-            self.access_dirty |= bool(self.lane_aff.any())
-            yield self.env.timeout(12)
+    def _yearly_prices(self, t: int) -> None:
+        """Every January, launched products' list prices move by their yearly change (the stated
+        price holds at the later of launch and scenario start); then the next January is queued."""
+        P_ = self.price.T  # (lanes, draws), in place so views stay valid
+        np.multiply(P_, 1.0 + self.price_chg.T, out=P_, where=t > self.launch_t.T)
+        self.price_dirty = self.afford_dirty = True
+        self.access_dirty |= bool(self.lane_aff.any())
+        if t + 12 < self.st.T:
+            self._queue(t + 12, self._yearly_prices, t + 12)
 
     @property
     def net_price(self) -> np.ndarray:
