@@ -437,6 +437,18 @@ DateValue = Annotated[Any, BeforeValidator(parse_date)]
 _TABLE_N = 4097
 _TABLE_U = 0.5 - 0.5 * np.cos(np.pi * np.arange(_TABLE_N) / (_TABLE_N - 1))  # dense near 0 and 1
 _TABLES: dict[tuple[str, float, float], np.ndarray] = {}
+# for each k of 0..4096, the last node at or below k / 4096: the start of a table lookup
+_TABLE_LUT = np.clip(np.searchsorted(_TABLE_U, np.arange(4097) / 4096, side="right") - 1, 0, _TABLE_N - 1)
+
+
+def _table_value(u: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """np.interp(u, _TABLE_U, table), the same numbers, compiled (sim.engine.kernel.table_interp)."""
+    from sim.engine.kernel import table_interp
+
+    u = np.asarray(u, dtype=np.float64)
+    out = np.empty(u.shape)
+    table_interp(np.ascontiguousarray(u).reshape(-1), _TABLE_U, table, _TABLE_LUT, out.reshape(-1))
+    return out
 
 
 def _beta_table(a: float, b: float) -> np.ndarray:
@@ -496,9 +508,9 @@ def sample(spec: float | _Dist, u: np.ndarray) -> np.ndarray:
         r = spec.max - spec.min
         a = 1 + spec.lamb * (spec.mode - spec.min) / r
         b = 1 + spec.lamb * (spec.max - spec.mode) / r
-        return spec.min + r * np.interp(u, _TABLE_U, _beta_table(a, b))
+        return spec.min + r * _table_value(u, _beta_table(a, b))
     if isinstance(spec, Beta):
-        return spec.min + (spec.max - spec.min) * np.interp(u, _TABLE_U, _beta_table(spec.alpha, spec.beta))
+        return spec.min + (spec.max - spec.min) * _table_value(u, _beta_table(spec.alpha, spec.beta))
     if isinstance(spec, _Dist):
         return spec.ppf(u)
     return np.full(np.shape(u), float(spec))

@@ -249,3 +249,19 @@ def test_normalize_seed_none_and_seedsequence():
 def test_normalize_seed_rejects(bad):
     with pytest.raises(ValueError, match="non-negative integer"):
         normalize_seed(bad)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    keys_arr=hnp.arrays(np.uint64, st.tuples(st.integers(0, 40), st.just(2)),
+                        elements=st.integers(0, 2**64 - 1)),
+    name=st.text(max_size=30),
+    counter=st.integers(0, 2**62),
+)
+def test_compiled_uniforms_equal_the_numpy_reference(keys_arr, name, counter):
+    """The engine's uniforms come from a compiled loop; it must give the reference's bits."""
+    from sim.rng import _uniforms_numpy
+
+    assert np.array_equal(uniforms(keys_arr, name, counter), _uniforms_numpy(keys_arr, name, counter))
+    strided = np.repeat(keys_arr, 2, axis=0)[::2]  # a non-contiguous view of the same keys
+    assert np.array_equal(uniforms(strided, name, counter), _uniforms_numpy(keys_arr, name, counter))
