@@ -597,9 +597,16 @@ class BatchSim:
             self.afford = np.ascontiguousarray(a)  # C order: the compiled kernel has one specialisation
             self.afford_dirty = False
         a = self.afford
-        am = a * self.avail.T[ax][None, :, :]
-        reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
-        self.share_reach = np.ascontiguousarray(self.share.transpose(2, 1, 0)[:, ax, :] * reach)
+        if self.kernel == "compiled":
+            from sim.engine.kernel import refresh_reach
+
+            self.share_reach = np.empty_like(a)
+            refresh_reach(a, self.avail.T, ax, np.r_[self.aff_starts, ax.size].astype(np.int64),
+                          self.share.transpose(2, 1, 0), self.share_reach)
+        else:
+            am = a * self.avail.T[ax][None, :, :]
+            reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
+            self.share_reach = np.ascontiguousarray(self.share.transpose(2, 1, 0)[:, ax, :] * reach)
         self.access_dirty = False
 
     def _refresh(self) -> None:
@@ -613,9 +620,16 @@ class BatchSim:
 
     def _update_attr(self) -> None:
         av = self.avail.T
-        self.avail_T = av.astype(float)
-        self.attr_T = self.avail_T * self.base_attr.T * self.rank_mult.T * self.safety.T
-        self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
+        if self.kernel == "compiled":
+            from sim.engine.kernel import refresh_attr
+
+            self.avail_T, self.attr_T, self.hazard_eff_T = (np.empty(av.shape) for _ in range(3))
+            refresh_attr(av, self.base_attr.T, self.rank_mult.T, self.safety.T, self.hazard_T,
+                         self.avail_T, self.attr_T, self.hazard_eff_T)
+        else:
+            self.avail_T = av.astype(float)
+            self.attr_T = self.avail_T * self.base_attr.T * self.rank_mult.T * self.safety.T
+            self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
         self.attr_dirty = False
 
     def _prepare_flow(self) -> None:

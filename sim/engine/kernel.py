@@ -296,6 +296,38 @@ def row_stats(x, ranks, mean, sd, vals):
             j = j2
 
 
+@njit(cache=True, nogil=True)
+def refresh_attr(avail, base, rank, safety, hazard, avail_f, attr, hazard_eff):
+    """BatchSim._update_attr in one pass (the same products in the same order): availability
+    as 0/1, attractiveness of what is available, drop-out hazard (1 for what is not)."""
+    L, B = avail.shape
+    for l in range(L):
+        for b in range(B):
+            on = avail[l, b]
+            a = 1.0 if on else 0.0
+            avail_f[l, b] = a
+            attr[l, b] = ((a * base[l, b]) * rank[l, b]) * safety[l, b]
+            hazard_eff[l, b] = hazard[l, b] if on else 1.0
+
+
+@njit(cache=True, nogil=True)
+def refresh_reach(afford, avail, ax, aff_bounds, share, out):
+    """BatchSim._update_access's reach in one pass: for each payer channel and cell, the most
+    affordable available lane's affordability, times each lane's channel share (K, A, B)."""
+    K, A, B = afford.shape
+    for k in range(K):
+        for s in range(aff_bounds.size - 1):
+            a, z = aff_bounds[s], aff_bounds[s + 1]
+            for b in range(B):
+                m = afford[k, a, b] * (1.0 if avail[ax[a], b] else 0.0)
+                for j in range(a + 1, z):
+                    v = afford[k, j, b] * (1.0 if avail[ax[j], b] else 0.0)
+                    if v > m or v != v:  # np.maximum: the larger, NaN if either is
+                        m = v
+                for j in range(a, z):
+                    out[k, j, b] = share[k, ax[j], b] * m
+
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -370,4 +402,7 @@ def warm_up() -> None:
     group_rows(np.ones((1, 1, 1), np.float32), i(0), i(0), np.empty((1, 1), np.float32), 0)
     row_stats(np.ones((1, 2), np.float32), i(0, 1), np.empty(1), np.empty(1), np.empty((1, 2)))
     hashed_uniforms(np.zeros((1, 2), np.uint64), np.uint64(1), np.uint64(2), np.empty(1))
+    on = np.ones((1, 1), np.bool_)
+    refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
+    refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1))
     table_interp(f(1), np.array([0.0, 1.0]), f(2), i(0, 1), np.empty(1))
