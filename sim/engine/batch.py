@@ -278,14 +278,20 @@ class BatchSim:
         kind, parts = res
         return self.trigger(("launch:" if kind == "launch" else "event:") + "/".join(parts))
 
-    def _fire(self, names: list[str], idx: np.ndarray, t: np.ndarray) -> None:
+    def _fire(self, names: list[str] | list[Trigger], idx: np.ndarray, t: np.ndarray) -> None:
+        """Record that triggers fired for draws idx at months t (only a draw's first time counts)
+        and run what follows them, for the draws where it is the first time."""
         for name in names:
-            tr = self.trigger(name)
-            new = np.isnan(tr.fired_at[idx])
-            if not new.any():
+            tr = self.trigger(name) if isinstance(name, str) else name
+            fa = tr.fired_at
+            new = np.isnan(fa[idx])
+            if new.all():  # the usual case (a lane's own launch, a first launch): no selection
+                i2, t2 = idx, t
+            elif new.any():
+                i2, t2 = idx[new], t[new]
+            else:
                 continue
-            i2, t2 = idx[new], t[new]
-            tr.fired_at[i2] = t2
+            fa[i2] = t2
             for dep in tr.dependents:
                 dep(i2, t2)
 
@@ -398,17 +404,19 @@ class BatchSim:
     def _launch_action(self, l: int, p: str, r: str, i: str) -> Callable[[np.ndarray, np.ndarray], None]:
         c = int(self.st.lane_cell[l])
         aff = bool(self.lane_aff[l])
+        fires = [self.trigger(n) for n in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}")]
 
         def act(idx: np.ndarray, t: np.ndarray) -> None:
             ok = ~self.withdrawn[idx, l]  # withdrawn before launch: the launch never happens
-            idx, t = idx[ok], t[ok]
+            if not ok.all():
+                idx, t = idx[ok], t[ok]
             self.avail[idx, l] = True
             self.launch_t[idx, l] = t
             self.t0[idx, c] = np.minimum(self.t0[idx, c], t)
             self.rank_dirty = True
             self.access_dirty |= aff  # affordability only matters in regions that have a curve
             self.rank_cells.add(c)
-            self._fire([f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"], idx, t)
+            self._fire(fires, idx, t)
 
         return act
 
