@@ -25,7 +25,7 @@ from sim.io import atomic_json, atomic_text
 from sim.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
 
-DEFAULT_BATCH_ELEMENTS = 1_000_000  # per-draw (lanes x periods + lanes x channels x 4) held per batch: ~500 draws of cart_2022, ~300 MB per worker
+DEFAULT_BATCH_ELEMENTS = 1_800_000  # per-draw (lanes x periods + lanes x channels x 4) held per batch: ~840 draws of cart_2022, ~400 MB per worker
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,10 @@ def default_batch_size(st: Structure, draws: int, workers: int) -> int:
     # give every worker at least two batches when there is enough work
     if workers > 1 and draws > 2 * workers * 50:
         size = min(size, max(50, -(-draws // (2 * workers))))
-    return int(min(size, draws))
+    if workers > 1:  # whole rounds of equal batches (but in tiny runs): no worker idles while another runs a last one
+        n = -(-draws // size)
+        size = -(-draws // (-(-n // workers) * workers))
+    return int(max(1, min(size, draws)))
 
 
 def plan_batches(draws: int, batch_size: int) -> list[BatchTask]:

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import EXAMPLE, example_scenario, load_dict, simulate, write_scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.engine.batch import simulate_batch
 from sim.engine.structure import build_structure
@@ -250,3 +252,21 @@ def test_event_calendar_keeps_simpys_order(example_structure) -> None:
     sim.env.timeout(0).callbacks.append(sim._apply_month)
     sim.env.run(until=10)
     assert order == ["X@0", "Y@0", "Z@0", "V@2", "W@2", "A@3", "C@3", "C2@3", "B@3", "E@3", "D@5"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(draws=st.integers(1, 300_000), workers=st.integers(1, 16))
+def test_default_batches_are_whole_rounds_within_the_memory_cap(example_structure, draws, workers) -> None:
+    """Batches come in whole rounds of the workers (none idles while another runs a last batch)
+    unless the run is tiny, never exceed the memory-based cap, and cover every draw."""
+    from sim.runner import DEFAULT_BATCH_ELEMENTS, default_batch_size, plan_batches
+
+    st_ = example_structure
+    size = default_batch_size(st_, draws, workers)
+    per_draw = st_.L * st_.NP + st_.L * st_.K * 4
+    cap = max(50, min(5000, DEFAULT_BATCH_ELEMENTS // per_draw))
+    assert 1 <= size <= min(cap, draws)
+    tasks = plan_batches(draws, size)
+    assert tasks[0].start == 0 and tasks[-1].stop == draws
+    if workers > 1 and draws >= 16 * workers:  # tiny runs cannot always split into equal rounds
+        assert len(tasks) % workers == 0, (draws, workers, size, len(tasks))
