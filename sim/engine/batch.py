@@ -574,6 +574,24 @@ class BatchSim:
     def _update_ranks(self) -> None:
         """Entry rank of each launched product in its cell (ties share a rank), as a multiplier."""
         st = self.st
+        if self.kernel == "compiled":
+            from sim.engine.kernel import refresh_ranks
+
+            if not hasattr(self, "_rank_table"):  # rank ** -elasticity for every possible rank, once a batch
+                n = int(np.diff(np.r_[st.seg_starts, st.L]).max(initial=1))
+                ranks = np.arange(1.0, n + 1.0)[None, :, None]
+                self._rank_table = np.ascontiguousarray(
+                    F.entry_rank_multiplier(ranks, self.entry_e.T[:, None, :]))
+                self._seg_bounds = np.r_[st.seg_starts, st.L].astype(np.int64)
+                self._seg_cell = np.ascontiguousarray(st.seg_cell, dtype=np.int64)
+            changed = np.zeros(st.C, dtype=np.bool_)
+            changed[list(self.rank_cells)] = True
+            refresh_ranks(self.launch_t.T, self._seg_bounds, self._seg_cell, changed, self._rank_table,
+                          self.rank_mult.T)
+            self.rank_cells.clear()
+            self.rank_dirty = False
+            self.attr_dirty = True
+            return
         lt = self.launch_t
         bounds = list(st.seg_starts[1:]) + [st.L]
         for sg, (a, b) in enumerate(zip(st.seg_starts.tolist(), bounds, strict=True)):

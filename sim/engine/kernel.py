@@ -328,6 +328,27 @@ def refresh_reach(afford, avail, ax, aff_bounds, share, out):
                     out[k, j, b] = share[k, ax[j], b] * m
 
 
+@njit(cache=True, nogil=True)
+def refresh_ranks(launch_t, seg_bounds, seg_cell, changed, mult, rank_mult):
+    """BatchSim._update_ranks for the cells in `changed`: a lane's entry rank is 1 + the number
+    of lanes of its cell launched strictly earlier (ties share a rank); its multiplier is read
+    from `mult[cell, rank - 1, draw]`, the rank ** -elasticity numpy computed per batch."""
+    B = launch_t.shape[1]
+    for s in range(seg_bounds.size - 1):
+        c = seg_cell[s]
+        if not changed[c]:
+            continue
+        a, z = seg_bounds[s], seg_bounds[s + 1]
+        for l in range(a, z):
+            for b in range(B):
+                x = launch_t[l, b]
+                r = 0
+                for j in range(a, z):
+                    if launch_t[j, b] < x:
+                        r += 1
+                rank_mult[l, b] = mult[c, r, b]
+
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -405,4 +426,5 @@ def warm_up() -> None:
     on = np.ones((1, 1), np.bool_)
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
     refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1))
+    refresh_ranks(f(1, 1), i(0, 1), i(0), on[0], f(1, 1, 1), f(1, 1))
     table_interp(f(1), np.array([0.0, 1.0]), f(2), i(0, 1), np.empty(1))
