@@ -154,7 +154,7 @@ def test_warm_up_loads_every_signature_a_run_uses(tmp_path) -> None:
 import numpy as np
 from sim.engine import kernel
 kernel.warm_up()
-KERNELS = ("month", "group_rows", "row_stats", "hashed_uniforms", "table_interp", "refresh_attr", "refresh_reach", "refresh_ranks")
+KERNELS = ("month", "group_rows", "row_stats", "hashed_uniforms", "table_interp", "refresh_attr", "refresh_reach", "refresh_ranks", "finish")
 before = {{f: len(getattr(kernel, f).signatures) for f in KERNELS}}
 from sim.runner import run
 run({str(REPO / "scenarios" / "example_small.yaml")!r}, draws=30, seed=1, out={str(tmp_path / "r")!r}, workers=1)

@@ -826,6 +826,8 @@ class BatchSim:
         # float64 and stored as out_dtype as soon as nothing else needs them (float32 halves a
         # written batch's memory; the files hold float32 either way, so their bytes are equal)
         dt = np.dtype(self.out_dtype)
+        if self.kernel == "compiled":
+            return self._finish_compiled(dt)
 
         def keep(x: np.ndarray) -> np.ndarray:
             return x if x.dtype == dt else x.astype(dt)
@@ -865,18 +867,55 @@ class BatchSim:
         lanes["revenue"], lanes["cogs"], lanes["gross_profit"] = keep(revenue), keep(cogs), keep(gross_profit)
         del revenue, cogs, gross_profit
         lanes = {m: lanes[m] for m in LANE_METRICS}  # the documented column order
-        events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
 
         def view(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             return {k: v.transpose(2, 1, 0) for k, v in d.items()}  # (draw, item, period) views
 
-        out = BatchOutput(lanes=view(lanes), cells=view(cells), companies=view(comp), draw_ids=self.draw_ids,
+        return self._output(view(lanes), view(cells), view(comp))
+
+    def _output(self, lanes: dict[str, np.ndarray], cells: dict[str, np.ndarray],
+                comp: dict[str, np.ndarray]) -> BatchOutput:
+        events = {k: v.fired_at + 0.0 for k, v in self.triggers.items()}
+        out = BatchOutput(lanes=lanes, cells=cells, companies=comp, draw_ids=self.draw_ids,
                           events=events, inputs=dict(self.S.record))
         # event closures refer back to this object: break the cycles so its arrays are freed
         # at once instead of at the next cyclic garbage collection (memory stays flat per batch)
         self.triggers.clear()
         self.acc = {}
         return out
+
+    def _finish_compiled(self, dt: np.dtype) -> BatchOutput:
+        """The derived metrics above in one compiled pass (sim.engine.kernel.finish)."""
+        from sim.engine.kernel import finish
+
+        st, a, B = self.st, self.acc, self.B
+        NP, L, C, CP = st.NP, st.L, st.C, len(st.company_products)
+
+        def groups(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            keep = np.flatnonzero(cp >= 0)
+            order = keep[np.argsort(cp[keep], kind="stable")].astype(np.int64)
+            rows = cp[order]
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if order.size else np.zeros(0, np.int64)
+            return order, starts.astype(np.int64), rows[starts].astype(np.int64)
+
+        lanes_out = np.empty((len(LANE_METRICS), NP, L, B), dtype=dt)
+        cells_out = np.empty((len(CELL_METRICS), NP, C, B), dtype=dt)
+        comp_out = np.empty((len(COMPANY_METRICS), NP, CP, B), dtype=dt)
+        finish(a["served"], a["revenue_local"], a["demand"], a["dropped"], a["waiting"], a["eligible"],
+               a["addressable"], np.ascontiguousarray(self.fx.T), np.ascontiguousarray(st.lane_region, dtype=np.int64),
+               np.ascontiguousarray(self.cogs.T), np.ascontiguousarray(self.success.T),
+               np.ascontiguousarray(st.lane_product, dtype=np.int64), np.ascontiguousarray(self.owner_coef.T),
+               np.ascontiguousarray(self.partner_share.T), np.ascontiguousarray(self.royalty.T),
+               groups(self.own_cp), groups(self.par_cp), np.r_[st.seg_starts, L].astype(np.int64),
+               np.ascontiguousarray(st.seg_cell, dtype=np.int64), np.ascontiguousarray(self.pay.transpose(2, 1, 0)),
+               lanes_out, cells_out, comp_out)
+        self.acc = {}
+
+        def view(out: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+            return {m: out[k].transpose(2, 1, 0) for k, m in enumerate(names)}  # (draw, item, period) views
+
+        return self._output(view(lanes_out, LANE_METRICS), view(cells_out, CELL_METRICS),
+                            view(comp_out, COMPANY_METRICS))
 
 
 class SegmentSum:

@@ -349,6 +349,107 @@ def refresh_ranks(launch_t, seg_bounds, seg_cell, changed, mult, rank_mult):
                 rank_mult[l, b] = mult[c, r, b]
 
 
+@njit(cache=True, nogil=True)
+def _group_sum(x, order, starts, rows, out):
+    """out[rows[g]] = x[order[starts[g]]] + x[...] + ... (in that order, as np.add.reduceat);
+    rows no group reaches stay 0."""
+    out[:, :] = 0.0
+    B = x.shape[1]
+    for g in range(starts.size):
+        a = starts[g]
+        z = starts[g + 1] if g + 1 < starts.size else order.size
+        row = rows[g]
+        first = order[a]
+        for b in range(B):
+            out[row, b] = x[first, b]
+        for k in range(a + 1, z):
+            lane = order[k]
+            for b in range(B):
+                out[row, b] += x[lane, b]
+
+
+@njit(cache=True, nogil=True)
+def finish(served, rev_local, demand, dropped, waiting, eligible, addressable,
+           fx, lane_region, cogs, succ, lane_product, owner, ps, roy,
+           own_groups, par_groups, seg_bounds, seg_cell, deals,
+           lanes_out, cells_out, comp_out):
+    """The end of BatchSim.run in one pass a period: lane metrics (LANE_METRICS order), cell
+    metrics (CELL_METRICS) and company-product metrics (COMPANY_METRICS), computed in float64
+    with the numpy version's operations in its order, stored in the outputs' dtype."""
+    NP, L, B = served.shape
+    C = eligible.shape[1]
+    CP = comp_out.shape[2]
+    own_order, own_starts, own_rows = own_groups
+    par_order, par_starts, par_rows = par_groups
+    rv_own, rv_par = np.empty((L, B)), np.empty((L, B))
+    gp_own, gp_par, roy_flow = np.empty((L, B)), np.empty((L, B)), np.empty((L, B))
+    s1, s2 = np.empty((CP, B)), np.empty((CP, B))
+    k_gp, k_roy = np.empty((CP, B)), np.empty((CP, B))
+    cell_d = np.empty((C, B))
+    for p in range(NP):
+        for lane in range(L):
+            r = lane_region[lane]
+            j = lane_product[lane]
+            for b in range(B):
+                sv = served[p, lane, b]
+                rl = rev_local[p, lane, b]
+                rv = rl / fx[r, b]
+                cg = sv * cogs[j, b]
+                g = rv - cg
+                inf = sv * succ[j, b]
+                share = ps[lane, b]
+                rv_own[lane, b] = rv * (1.0 - share)
+                rv_par[lane, b] = rv * share
+                gp_own[lane, b] = g * (1.0 - share)
+                gp_par[lane, b] = g * share
+                roy_flow[lane, b] = rv * share * roy[lane, b]
+                lanes_out[0, p, lane, b] = demand[p, lane, b]
+                lanes_out[1, p, lane, b] = inf
+                lanes_out[2, p, lane, b] = sv - inf
+                lanes_out[3, p, lane, b] = dropped[p, lane, b]
+                lanes_out[4, p, lane, b] = waiting[p, lane, b]
+                lanes_out[5, p, lane, b] = rl
+                lanes_out[6, p, lane, b] = rv
+                lanes_out[7, p, lane, b] = cg
+                lanes_out[8, p, lane, b] = g
+                lanes_out[9, p, lane, b] = rv * owner[lane, b]
+        cell_d[:, :] = 0.0
+        for s in range(seg_bounds.size - 1):
+            c = seg_cell[s]
+            a, z = seg_bounds[s], seg_bounds[s + 1]
+            for b in range(B):
+                cell_d[c, b] = demand[p, a, b]
+            for lane in range(a + 1, z):
+                for b in range(B):
+                    cell_d[c, b] += demand[p, lane, b]
+        for c in range(C):
+            for b in range(B):
+                cells_out[0, p, c, b] = eligible[p, c, b]
+                cells_out[1, p, c, b] = addressable[p, c, b]
+                cells_out[2, p, c, b] = cell_d[c, b]
+                cells_out[3, p, c, b] = eligible[p, c, b] - cell_d[c, b]
+        _group_sum(rv_own, own_order, own_starts, own_rows, s1)
+        _group_sum(rv_par, par_order, par_starts, par_rows, s2)
+        for k in range(CP):
+            for b in range(B):
+                comp_out[0, p, k, b] = s1[k, b] + s2[k, b]
+        _group_sum(gp_own, own_order, own_starts, own_rows, s1)
+        _group_sum(gp_par, par_order, par_starts, par_rows, s2)
+        for k in range(CP):
+            for b in range(B):
+                k_gp[k, b] = s1[k, b] + s2[k, b]
+        _group_sum(roy_flow, own_order, own_starts, own_rows, s1)
+        _group_sum(roy_flow, par_order, par_starts, par_rows, s2)
+        for k in range(CP):
+            for b in range(B):
+                k_roy[k, b] = s1[k, b] - s2[k, b]
+                d = deals[p, k, b]
+                comp_out[1, p, k, b] = k_gp[k, b]
+                comp_out[2, p, k, b] = k_roy[k, b]
+                comp_out[3, p, k, b] = d
+                comp_out[4, p, k, b] = (k_gp[k, b] + k_roy[k, b]) + d
+
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -427,4 +528,9 @@ def warm_up() -> None:
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
     refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1))
     refresh_ranks(f(1, 1), i(0, 1), i(0), on[0], f(1, 1, 1), f(1, 1))
+    groups = (i(0), i(0), i(0))
+    finish(f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1),
+           f(1, 1), i(0), f(1, 1), f(1, 1), i(0), f(1, 1), f(1, 1), f(1, 1),
+           groups, groups, i(0, 1), i(0), f(1, 1, 1),
+           np.empty((10, 1, 1, 1), np.float32), np.empty((4, 1, 1, 1), np.float32), np.empty((5, 1, 1, 1), np.float32))
     table_interp(f(1), np.array([0.0, 1.0]), f(2), i(0, 1), np.empty(1))
