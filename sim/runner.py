@@ -70,7 +70,7 @@ def _warm_worker() -> None:
 
 class WorkerPool:
     """The local worker processes of run(). Started before the scenario is read, so that each
-    worker's imports and numba's loading of the compiled kernels (~0.8 s) overlap the parent's
+    worker's imports and numba's loading of the compiled kernels (~0.5 s) overlap the parent's
     loading and validation; the summary then runs in the same warm processes."""
 
     def __init__(self, workers: int) -> None:
