@@ -5,8 +5,9 @@
     python benchmarks/compare_engines.py --gap             # also: fluid vs patient near capacity
 
 Engines (simulation only: no writing, one process, same seed and draws):
-  batch    `simulate_batch`: all draws of a batch at once (compiled monthly kernel), default 2,000 draws
-  batch-np the same with the numpy reference flow (kernel="numpy"): the kernel's before/after
+  batch    `simulate_batch`: all draws of a batch at once (compiled passes), default 2,000 draws
+  batch-np the same with kernel="numpy": the numpy reference of each compiled pass (monthly flow,
+           state refreshes after events, derived metrics), the compiled passes' before/after
   cohort   `simulate_cohort`: the same fluid flow one draw at a time, default 50 draws
   patient  `simulate_patient`: individual patients as simpy processes, default 5 draws
 Targets: batch >= 10x the cohort engine's draws/s and >= 1,000x the patient engine's.
@@ -96,8 +97,9 @@ def print_speed(res: dict[str, Any]) -> None:
     for k in names:
         n, t = res[k]
         print(f"  {k:8s} {n:7,d} {t:9.3f} {rate[k]:11,.1f}")
-    print("  (batch-np: the batch engine with its numpy reference flow, kernel='numpy', instead of the\n"
-          f"   compiled monthly kernel: the kernel makes the whole engine {rate['batch'] / rate['batch-np']:.2f}x faster)")
+    print("  (batch-np: the batch engine with kernel='numpy', the numpy reference of each compiled pass:\n"
+          f"   monthly flow, state refreshes, derived metrics; compiled, the engine is "
+          f"{rate['batch'] / rate['batch-np']:.2f}x faster)")
     print(f"  (patient engine: {res['patients_per_draw']:,.0f} simulated patients per draw, "
           f"{res['patient'][1] / max(res['patients_per_draw'] * res['patient'][0], 1) * 1e6:.1f} us per patient)")
     print()
