@@ -230,8 +230,9 @@ assert "pandas" not in sys.modules
 
 def test_event_calendar_keeps_simpys_order(example_structure) -> None:
     """Each month's actions run in the order they were queued; one queued for the month being
-    applied runs straight after the action that queued it (as simpy's urgent events would), and
-    so do actions queued before the run for month 0 (in order, then what they queue)."""
+    applied (or a past one) runs straight after the action that queued it and what that queued
+    before (as simpy's urgent events would); actions queued before the run for month 0 run in
+    order, then what they queue."""
     from sim.engine.batch import BatchSim
 
     sim = BatchSim(example_structure, 1, np.arange(2))
@@ -246,12 +247,12 @@ def test_event_calendar_keeps_simpys_order(example_structure) -> None:
 
     sim._queue(0, act("X", [(0, "Z", []), (2, "W", [])]))
     sim._queue(0, act("Y"))
-    sim._queue(3, act("A", [(3, "C", [(3, "C2", [])]), (5, "D", [])]))
+    sim._queue(3, act("A", [(3, "C", [(3, "C2", [])]), (5, "D", []), (2, "P", [])]))  # P: already past
     sim._queue(3, act("B", [(3, "E", [])]))
     sim._queue(2, act("V"))
     sim.env.timeout(0).callbacks.append(sim._apply_month)
     sim.env.run(until=10)
-    assert order == ["X@0", "Y@0", "Z@0", "V@2", "W@2", "A@3", "C@3", "C2@3", "B@3", "E@3", "D@5"]
+    assert order == ["X@0", "Y@0", "Z@0", "V@2", "W@2", "A@3", "C@3", "P@3", "C2@3", "B@3", "E@3", "D@5"]
 
 
 @settings(max_examples=300, deadline=None)

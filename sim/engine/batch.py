@@ -311,8 +311,9 @@ class BatchSim:
 
     def _queue(self, m: int, fn: Callable[..., None], *args: Any) -> None:
         """Call fn(*args) in month m, after what is already queued for it; in the month being
-        applied, straight after the current action (and what it queued before)."""
-        if m == self._applying:
+        applied (or one already past), straight after the current action (and what it queued
+        before)."""
+        if self._applying >= 0 and m <= self._applying:
             self._urgent.append((fn, args))
             return
         if m not in self._agenda:
