@@ -258,12 +258,9 @@ class BatchSim:
     def _by_company(self, x: np.ndarray, cp: np.ndarray) -> np.ndarray:
         """Sum (NP, L, B) lane values into (NP, CP, B) company-product rows given each lane's row."""
         out = np.zeros((x.shape[0], len(self.st.company_products), x.shape[2]))
-        keep = np.flatnonzero(cp >= 0)
-        if keep.size:
-            order = keep[np.argsort(cp[keep], kind="stable")]
-            rows = cp[order]
-            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-            out[:, rows[starts], :] = np.add.reduceat(x[:, order, :], starts, axis=1)
+        order, starts, rows = _company_groups(cp)
+        if order.size:
+            out[:, rows, :] = np.add.reduceat(x[:, order, :], starts, axis=1)
         return out
 
     # ------------------------------------------------------------------ events
@@ -578,17 +575,9 @@ class BatchSim:
         if self.kernel == "compiled":
             from sim.engine.kernel import refresh_ranks
 
-            if not hasattr(self, "_rank_table"):  # rank ** -elasticity for every possible rank, once a batch
-                n = int(np.diff(np.r_[st.seg_starts, st.L]).max(initial=1))
-                ranks = np.arange(1.0, n + 1.0)[None, :, None]
-                self._rank_table = np.ascontiguousarray(
-                    F.entry_rank_multiplier(ranks, self.entry_e.T[:, None, :]))
-                self._seg_bounds = np.r_[st.seg_starts, st.L].astype(np.int64)
-                self._seg_cell = np.ascontiguousarray(st.seg_cell, dtype=np.int64)
             changed = np.zeros(st.C, dtype=np.bool_)
             changed[list(self.rank_cells)] = True
-            refresh_ranks(self.launch_t.T, self._seg_bounds, self._seg_cell, changed, self._rank_table,
-                          self.rank_mult.T)
+            refresh_ranks(self.launch_t.T, st.seg_bounds, st.seg_cell, changed, self.rank_table, self.rank_mult.T)
             self.rank_cells.clear()
             self.rank_dirty = False
             self.attr_dirty = True
@@ -628,8 +617,7 @@ class BatchSim:
             from sim.engine.kernel import refresh_reach
 
             self.share_reach = np.empty_like(a)
-            refresh_reach(a, self.avail.T, ax, np.r_[self.aff_starts, ax.size].astype(np.int64),
-                          self.share.transpose(2, 1, 0), self.share_reach)
+            refresh_reach(a, self.avail.T, ax, self.aff_bounds, self.share.transpose(2, 1, 0), self.share_reach)
         else:
             am = a * self.avail.T[ax][None, :, :]
             reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
@@ -667,6 +655,7 @@ class BatchSim:
         cells = st.lane_cell[self.aff_ix]
         starts = [k for k in range(cells.size) if k == 0 or cells[k] != cells[k - 1]]
         self.aff_starts = np.array(starts, dtype=np.int64)
+        self.aff_bounds = np.r_[self.aff_starts, self.aff_ix.size].astype(np.int64)
         self.aff_seg = (np.cumsum(np.r_[0, np.diff(cells) != 0]).astype(np.int64) if cells.size
                         else np.zeros(0, np.int64))
         # lanes of capacity-limited products, grouped by product, for the shared queue
@@ -693,6 +682,11 @@ class BatchSim:
         self.hazard_T = np.ascontiguousarray(self.hazard.T[st.lane_cell])
         self.sites_T = np.ascontiguousarray(self.sites.transpose(2, 1, 0))  # (T, R, B)
         self.succ_T = np.ascontiguousarray(self.success.T[st.lane_product])
+        # rank ** -elasticity for every rank a lane can have, per (cell, rank - 1, draw): the
+        # compiled rank update reads its multipliers here (numpy's power, as the numpy update)
+        n = int(np.diff(st.seg_bounds).max(initial=1))
+        self.rank_table = np.ascontiguousarray(
+            F.entry_rank_multiplier(np.arange(1.0, n + 1.0)[None, :, None], self.entry_e.T[:, None, :]))
         self.attr_dirty = True
         self.price_dirty = True
 
@@ -778,8 +772,7 @@ class BatchSim:
         st, B = self.st, self.B
         acc = self.acc
         pom = st.period_of_month
-        seg_bounds = np.r_[st.seg_starts, st.L].astype(np.int64)
-        aff_bounds = np.r_[self.aff_starts, self.aff_ix.size].astype(np.int64)
+        seg_bounds, aff_bounds = st.seg_bounds, self.aff_bounds
         cap_bounds = np.r_[self.cap_starts, self.cap_lanes.size].astype(np.int64)
         cell_region = np.ascontiguousarray(st.cell_region, dtype=np.int64)
         lane_cell = np.ascontiguousarray(st.lane_cell, dtype=np.int64)
@@ -892,23 +885,16 @@ class BatchSim:
         st, a, B = self.st, self.acc, self.B
         NP, L, C, CP = st.NP, st.L, st.C, len(st.company_products)
 
-        def groups(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            keep = np.flatnonzero(cp >= 0)
-            order = keep[np.argsort(cp[keep], kind="stable")].astype(np.int64)
-            rows = cp[order]
-            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if order.size else np.zeros(0, np.int64)
-            return order, starts.astype(np.int64), rows[starts].astype(np.int64)
-
         lanes_out = np.empty((len(LANE_METRICS), NP, L, B), dtype=dt)
         cells_out = np.empty((len(CELL_METRICS), NP, C, B), dtype=dt)
         comp_out = np.empty((len(COMPANY_METRICS), NP, CP, B), dtype=dt)
         finish(a["served"], a["revenue_local"], a["demand"], a["dropped"], a["waiting"], a["eligible"],
-               a["addressable"], np.ascontiguousarray(self.fx.T), np.ascontiguousarray(st.lane_region, dtype=np.int64),
+               a["addressable"], np.ascontiguousarray(self.fx.T), st.lane_region,
                np.ascontiguousarray(self.cogs.T), np.ascontiguousarray(self.success.T),
-               np.ascontiguousarray(st.lane_product, dtype=np.int64), np.ascontiguousarray(self.owner_coef.T),
+               st.lane_product, np.ascontiguousarray(self.owner_coef.T),
                np.ascontiguousarray(self.partner_share.T), np.ascontiguousarray(self.royalty.T),
-               groups(self.own_cp), groups(self.par_cp), np.r_[st.seg_starts, L].astype(np.int64),
-               np.ascontiguousarray(st.seg_cell, dtype=np.int64), np.ascontiguousarray(self.pay.transpose(2, 1, 0)),
+               _company_groups(self.own_cp), _company_groups(self.par_cp), st.seg_bounds,
+               st.seg_cell, np.ascontiguousarray(self.pay.transpose(2, 1, 0)),
                lanes_out, cells_out, comp_out)
         self.acc = {}
 
@@ -936,6 +922,16 @@ class SegmentSum:
         for seg, rows in self.steps:
             out[seg] += x[rows]
         return out
+
+
+def _company_groups(cp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lanes grouped by their company-product row (cp[l], -1 = none), for sums in lane order:
+    the lanes in group order, where each group starts in that list, and each group's row."""
+    keep = np.flatnonzero(cp >= 0)
+    order = keep[np.argsort(cp[keep], kind="stable")].astype(np.int64)
+    rows = cp[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if order.size else np.zeros(0, np.int64)
+    return order, starts.astype(np.int64), rows[starts].astype(np.int64)
 
 
 def _inv_pos(x: np.ndarray) -> np.ndarray:

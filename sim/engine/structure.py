@@ -62,6 +62,11 @@ class Structure:
         return len(self.lanes)
 
     @property
+    def seg_bounds(self) -> np.ndarray:
+        """seg_starts followed by L: segment s is lanes seg_bounds[s] .. seg_bounds[s + 1] - 1."""
+        return np.r_[self.seg_starts, self.L].astype(np.int64)
+
+    @property
     def C(self) -> int:
         return len(self.cells)
 
