@@ -82,17 +82,29 @@ def names_digest(names: list[str]) -> str:
     return f"{len(names)} names, " + hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
 
 
-def engine_records(path: Path, engine: str) -> dict[str, Any]:
-    """Every array one engine produces for the first draws of a scenario."""
+# a correlation added to the small example, so the correlated designs are covered too
+CORRELATED = {"correlations": [{"inputs": ["indications.LBCL_3L.uptake.ceiling", "regions.China.fx",
+                                           "products.Ciltacel.regions.US.launches.MM_5L.date"],
+                                "matrix": [[1.0, 0.5, -0.3], [0.5, 1.0, 0.2], [-0.3, 0.2, 1.0]]}]}
+
+
+def engine_records(path: Path, engine: str, design: str = "mc", correlated: str | None = None) -> dict[str, Any]:
+    """Every array one engine produces for the first draws of a scenario (designs other than mc
+    and correlations matter here because they depend on the order the engine asks for inputs)."""
     from sim import build_structure, load_scenario, simulate_batch
     from sim.engine.patient import simulate_patient
+    from sim.sampling import design_for
 
-    st = build_structure(load_scenario(path).scenario)
-    ids = np.arange(ENGINE_DRAWS if engine != "patient" else 2)
+    overrides = dict(CORRELATED, correlation_method=correlated) if correlated else None
+    scn = load_scenario(path, overrides).scenario
+    st = build_structure(scn)
+    n = ENGINE_DRAWS if engine != "patient" else 2
+    ids = np.arange(n)
+    plan = design_for(scn, design, 2 * n, SEED) if design != "mc" or correlated else None
     if engine == "patient":
-        out = simulate_patient(st, SEED, ids)
+        out = simulate_patient(st, SEED, ids, plan)
     else:
-        out = simulate_batch(st, SEED, ids, kernel=engine)
+        out = simulate_batch(st, SEED, ids, plan, kernel=engine)
     recs: dict[str, Any] = {}
     for table in ("lanes", "cells", "companies"):
         for metric, arr in getattr(out, table).items():
@@ -138,13 +150,40 @@ def run_records(path: Path) -> dict[str, Any]:
     return recs
 
 
+def sensitivity_records(path: Path) -> dict[str, Any]:
+    """Tornado, rank correlations and Sobol indices (their input order matters)."""
+    from sim import load_scenario
+    from sim.sensitivity import Evaluator, Output, rank_sensitivity, sobol_indices, tornado
+
+    ev = Evaluator(load_scenario(path).scenario, Output("revenue", "total"), seed=SEED)
+    inputs = ev.uncertain_inputs()
+    tor = tornado(ev, inputs, None, draws=16)
+    ranks = rank_sensitivity(ev, 32, inputs)
+    sob = sobol_indices(ev, inputs, None, n_base=8, num_resamples=20)
+    recs: dict[str, Any] = {"inputs": names_digest(inputs),
+                            "tornado.order": names_digest(tor["input"].tolist()),
+                            "sobol.order": names_digest(sob["input"].tolist())}
+    for name, df in (("tornado", tor), ("sobol", sob)):
+        recs[f"{name}.values"] = record(df.select_dtypes("number").to_numpy(dtype=float))
+    recs["ranks.rho"] = record(ranks.rho)
+    return recs
+
+
 def cases() -> Iterator[tuple[str, Any]]:
     """(case id, function computing its records) for every case of the baseline."""
     small = REPO / "scenarios" / "example_small.yaml"
+    cart = REPO / "scenarios" / "cart_2022.yaml"
     for path in SCENARIOS:
         for kernel in ("compiled", "numpy"):
             yield f"engine/{path.stem}/{kernel}", (lambda p=path, k=kernel: engine_records(p, k))
     yield f"engine/{small.stem}/patient", (lambda: engine_records(small, "patient"))
+    for path in (small, cart):
+        for design in ("lhs", "sobol"):
+            yield f"engine/{path.stem}/{design}", (lambda p=path, d=design: engine_records(p, "compiled", d))
+    for method in ("iman-conover", "copula"):
+        yield f"engine/{small.stem}/correlated-{method}", (
+            lambda m=method: engine_records(small, "compiled", "mc", m))
+    yield f"analysis/{small.stem}/sensitivity", (lambda: sensitivity_records(small))
     for path in SCENARIOS:
         yield f"run/{path.stem}", (lambda p=path: run_records(p))
 
