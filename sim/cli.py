@@ -24,9 +24,9 @@ def _filters(items: list[str] | None) -> dict[str, list[str]]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sim.dists import is_uncertain
     from sim.engine.structure import build_structure
     from sim.scenario import load_scenario
+    from sim.scenario.dists import is_uncertain
 
     bad = 0
     for f in args.files:

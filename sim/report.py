@@ -82,7 +82,7 @@ def _is_date_input(name: str) -> bool:
 
 
 def _fmt_input(name: str, v: float) -> str:
-    from sim.dists import ordinal_to_str
+    from sim.periods import ordinal_to_str
 
     if not np.isfinite(v):
         return "–"

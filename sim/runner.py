@@ -22,7 +22,7 @@ from sim.engine.batch import CELL_METRICS, COMPANY_METRICS, LANE_METRICS, simula
 from sim.engine.structure import Structure, build_structure
 from sim.errors import ScenarioError
 from sim.io import atomic_json, atomic_text
-from sim.rng import normalize_seed
+from sim.sampling.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
 
 DEFAULT_BATCH_ELEMENTS = 1_800_000  # per-draw (lanes x periods + lanes x channels x 4) held per batch: ~840 draws of cart_2022, ~400 MB per worker
@@ -120,7 +120,7 @@ def _structure_for(scenario_data: dict[str, Any], sha256: str, freq: str | None)
 
 def simulate(st: Structure, seed: int, task: BatchTask, design: str, draws: int, engine: str) -> Any:
     """One batch's BatchOutput, with the design object cached per process."""
-    from sim.sampling import design_for
+    from sim.sampling.correlation import design_for
 
     key = ("design", design, draws, seed, id(st))
     if key not in _WORKER:
@@ -204,7 +204,7 @@ def run(
     started earlier (the command line starts them before reading the scenario); by default a
     pool of `workers` is started here, before the scenario is loaded, and closed at the end.
     """
-    from sim.sampling import DESIGNS
+    from sim.vocab import DESIGNS
 
     if draws < 1:
         raise ScenarioError(f"--draws must be at least 1, got {draws}")

@@ -148,7 +148,7 @@ def pin_uniform(name: str, q: float) -> float:
 
 def format_value(name: str, v: float) -> str:
     """An input value for people: months as YYYY-MM, gates as yes/no."""
-    from sim.dists import ordinal_to_str
+    from sim.periods import ordinal_to_str
 
     if not np.isfinite(v):
         return str(v)

@@ -1,113 +1,12 @@
-"""Shared fixtures and helpers: scenarios built as Python dicts, written to YAML, loaded and run."""
+"""Fixtures shared by the test modules (builders they import are in helpers.py)."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import yaml
-
-from sim.engine.batch import BatchOutput, simulate_batch
-from sim.engine.structure import Structure, build_structure
-from sim.scenario import load_scenario
-from sim.scenario.schema import Scenario
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "scenarios" / "example_small.yaml"
-# shared/ lies beside the repository (as in CI); /work/shared is where sessions find it
-ACTUALS = next((p for p in (REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv",
-                            Path("/work/shared/data/cart_sales_2017_2022.csv")) if p.exists()),
-               REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv")
-needs_actuals = pytest.mark.skipif(not ACTUALS.exists(), reason="shared/data is not beside the repository")
-
-
-def assert_same_parts(got: Path, ref: Path, metrics: list[tuple[str, str]], draws: int) -> None:
-    """Two results folders hold the same part files, equal tables, bit-identical metric arrays."""
-    import pandas as pd
-
-    from sim.results import PART_TABLES, Results
-
-    a, b = Results(got), Results(ref)
-    for table in PART_TABLES:
-        names_a = sorted(p.name for p in (got / "parts").glob(f"{table}-*.parquet"))
-        names_b = sorted(p.name for p in (ref / "parts").glob(f"{table}-*.parquet"))
-        assert names_a == names_b, table
-        pd.testing.assert_frame_equal(a.table(table), b.table(table), check_exact=True, obj=table)
-    for metric, table in metrics:
-        x, y = a.array(metric, table), b.array(metric, table)
-        assert x.shape == y.shape and x.shape[0] == draws, (metric, table)
-        assert x.tobytes() == y.tobytes(), (metric, table)  # bit-identical, -0.0 and NaN included
-    np.testing.assert_array_equal(a.draws, np.arange(draws))
-
-# A minimal valid scenario: one region, one indication, one product launched at the start,
-# no uncertainty, no capacity limit, sites 1, one payer without out-of-pocket, success 1,
-# growth 0. Tests deep-copy it (``base_scenario()``) and change what they need.
-BASE: dict[str, Any] = {
-    "name": "base",
-    "start": "2020-01",
-    "end": "2022-12",
-    "regions": {"US": {"sites": 1.0, "payers": {"insured": {"share": 1.0, "out_of_pocket": 0.0}}}},
-    "indications": {
-        "X": {
-            "uptake": {"p": 0.05, "q": 0.4, "ceiling": 0.5},
-            "drop_out": 0.1,
-            "markets": {"US": {"eligible": 1200.0, "growth": 0.0}},
-        }
-    },
-    "products": {
-        "A": {
-            "company": "CoA",
-            "target": "CD19",
-            "ramp_months": 0,
-            "manufacturing_success": 1.0,
-            "regions": {"US": {"price": 100000.0, "launches": {"X": "2020-01"}}},
-        }
-    },
-}
-
-
-def base_scenario() -> dict[str, Any]:
-    """A fresh deep copy of the minimal valid scenario dict."""
-    return copy.deepcopy(BASE)
-
-
-def example_scenario() -> dict[str, Any]:
-    """The shipped worked example as a dict (to be modified by tests)."""
-    return yaml.safe_load(EXAMPLE.read_text())
-
-
-def write_scenario(tmp_path: Path, data: dict[str, Any], name: str = "scenario.yaml") -> Path:
-    """Write a scenario dict as YAML in tmp_path and return the file path."""
-    path = Path(tmp_path) / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def load_dict(tmp_path: Path, data: dict[str, Any], name: str = "scenario.yaml") -> Scenario:
-    """Write, load and validate a scenario dict (the full loader path, reference checks included)."""
-    return load_scenario(write_scenario(tmp_path, data, name)).scenario
-
-
-def simulate(scn: Scenario, draws: int | np.ndarray = 1, seed: int = 0,
-             freq: str | None = None) -> tuple[Structure, BatchOutput]:
-    """build_structure + simulate_batch for draws 0..draws-1 (or the given draw ids)."""
-    st = build_structure(scn, freq)
-    ids = np.arange(draws) if np.isscalar(draws) else np.asarray(draws)
-    return st, simulate_batch(st, seed, ids)
-
-
-def lane_index(st: Structure, product: str, region: str, indication: str) -> int:
-    return st.lanes.index((product, region, indication))
-
-
-def bass_F(tau: np.ndarray, p: float, q: float) -> np.ndarray:
-    """Closed-form Bass cumulative adoption, written independently of sim.engine.formulas."""
-    tau = np.maximum(np.asarray(tau, dtype=float), 0.0)
-    e = np.exp(-(p + q) * tau)
-    return (1.0 - e) / (1.0 + (q / p) * e)
+from helpers import write_scenario
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ def engine_records(path: Path, engine: str, design: str = "mc", correlated: str 
     and correlations matter here because they depend on the order the engine asks for inputs)."""
     from sim import build_structure, load_scenario, simulate_batch
     from sim.engine.patient import simulate_patient
-    from sim.sampling import design_for
+    from sim.sampling.correlation import design_for
 
     overrides = dict(CORRELATED, correlation_method=correlated) if correlated else None
     scn = load_scenario(path, overrides).scenario

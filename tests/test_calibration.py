@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ACTUALS, REPO, needs_actuals
+from helpers import ACTUALS, REPO, needs_actuals
 
 from sim.calibration import coverage
 from sim.cli import main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ACTUALS, base_scenario, example_scenario, needs_actuals, write_scenario
+from helpers import ACTUALS, base_scenario, example_scenario, needs_actuals, write_scenario
 
 from sim.cli import main
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import example_scenario, write_scenario
 
 from sim.commands.analysis import register
 from sim.compare import _p_greater_unpaired, compare, load_comparison
 from sim.runner import run
-from tests.conftest import example_scenario, write_scenario
 
 DRAWS = 200
 

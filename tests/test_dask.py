@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, assert_same_parts
+from helpers import EXAMPLE, assert_same_parts
 
 from sim.cli import main
 from sim.runner import run

@@ -1,4 +1,4 @@
-"""Distributions (sim/dists.py): inverse CDFs against scipy, sample moments, supports, bounds, dates."""
+"""Distributions (sim/scenario/dists.py, sampled by sim/sampling/tables.py): inverse CDFs against scipy, sample moments, supports, bounds, dates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sim.dists import (
+from sim.periods import month_ordinal, ordinal_to_str
+from sim.sampling.rng import draw_keys, uniforms
+from sim.sampling.tables import sample
+from sim.scenario.dists import (
     DIST_TYPES,
     Bernoulli,
     Beta,
@@ -23,14 +26,10 @@ from sim.dists import (
     Triangular,
     Uniform,
     is_uncertain,
-    month_ordinal,
-    ordinal_to_str,
     parse_date,
     parse_dist,
     parse_number,
-    sample,
 )
-from sim.rng import draw_keys, uniforms
 
 U_GRID = np.array([1e-9, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1 - 1e-9])
 N = 20_000
@@ -620,7 +619,7 @@ def test_ppf_monotone_on_fine_grid(d):
 def test_beta_tables_cache_on_disk_and_survive_bad_files(tmp_path, monkeypatch) -> None:
     from scipy import special
 
-    from sim import dists
+    from sim.sampling import tables as dists
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("CART_SIM_NO_CACHE", raising=False)
@@ -643,7 +642,7 @@ def test_beta_tables_cache_on_disk_and_survive_bad_files(tmp_path, monkeypatch) 
 
 
 def test_beta_table_cache_can_be_switched_off(tmp_path, monkeypatch) -> None:
-    from sim import dists
+    from sim.sampling import tables as dists
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CART_SIM_NO_CACHE", "1")
@@ -655,7 +654,7 @@ def test_beta_table_cache_can_be_switched_off(tmp_path, monkeypatch) -> None:
 def test_table_lookup_equals_np_interp_bit_for_bit() -> None:
     """PERT and beta draws read their inverse-CDF table through a compiled lookup; it must give
     np.interp's numbers exactly, at and between the nodes, at the ends and outside them."""
-    from sim.dists import _TABLE_U, _beta_table, _table_value
+    from sim.sampling.tables import _TABLE_U, _beta_table, _table_value
 
     rng = np.random.default_rng(11)
     x = np.r_[rng.random(100_000), _TABLE_U, np.nextafter(_TABLE_U, 2.0), np.nextafter(_TABLE_U, -1.0),

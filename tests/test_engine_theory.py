@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     base_scenario,
     bass_F,
     example_scenario,
@@ -15,8 +15,8 @@ from conftest import (
 )
 from scipy.integrate import solve_ivp
 
-from sim.dists import month_ordinal
 from sim.engine import formulas
+from sim.periods import month_ordinal
 
 # ---------------------------------------------------------------------------- 1. Bass
 

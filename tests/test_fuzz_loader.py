@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import example_scenario
+from bad_scenarios import BASE
+from helpers import example_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_validation import BASE
 
 from sim.errors import ScenarioError
 from sim.scenario import LoadedScenario, Scenario, load_scenario
@@ -232,7 +232,7 @@ def test_truncated_and_spliced_scenarios(fuzz_dir, prefix, cut, junk) -> None:
 
 # --- known bugs -------------------------------------------------------------------------------
 
-DIST_BUG = ("bug: sim/dists.py parse_dist: `kind not in DIST_TYPES` raises TypeError when the 'dist' value "
+DIST_BUG = ("bug: sim/scenario/dists.py parse_dist: `kind not in DIST_TYPES` raises TypeError when the 'dist' value "
             "is a list or mapping (e.g. price: {dist: [], min: 1, max: 2}); pydantic does not convert "
             "TypeError, so load_scenario / `sim validate` end in a traceback instead of a ScenarioError")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import EXAMPLE
-from test_validation import BASE, L, P, billion_laughs, dump, raw, setp, text, variant, write
+from bad_scenarios import BASE, L, P, billion_laughs, dump, raw, setp, text, variant, write
+from helpers import EXAMPLE
 
 from sim.cli import main
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, base_scenario, load_dict
+from helpers import REPO, base_scenario, load_dict
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 from hypothesis.extra.numpy import arrays
@@ -153,12 +153,15 @@ def test_warm_up_loads_every_signature_a_run_uses(tmp_path) -> None:
     code = f"""
 import numpy as np
 from sim.engine import kernel
+from sim.sampling import rng, tables
 kernel.warm_up()
-KERNELS = ("month", "group_rows", "row_stats", "hashed_uniforms", "table_interp", "refresh_attr", "refresh_reach", "refresh_ranks", "finish")
-before = {{f: len(getattr(kernel, f).signatures) for f in KERNELS}}
+KERNELS = {{"month": kernel, "group_rows": kernel, "row_stats": kernel, "hashed_uniforms": rng,
+           "table_interp": tables, "refresh_attr": kernel, "refresh_reach": kernel, "refresh_ranks": kernel,
+           "finish": kernel}}
+before = {{f: len(getattr(m, f).signatures) for f, m in KERNELS.items()}}
 from sim.runner import run
 run({str(REPO / "scenarios" / "example_small.yaml")!r}, draws=30, seed=1, out={str(tmp_path / "r")!r}, workers=1)
-after = {{f: len(getattr(kernel, f).signatures) for f in KERNELS}}
+after = {{f: len(getattr(m, f).signatures) for f, m in KERNELS.items()}}
 print(before, after)
 assert before == after == {{f: 1 for f in KERNELS}}, (before, after)
 """

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import example_scenario, load_dict
+from helpers import example_scenario, load_dict
 
 from sim.engine.batch import simulate_batch
 from sim.engine.cohort import simulate_cohort

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from conftest import base_scenario, simulate
+from helpers import base_scenario, simulate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import EXAMPLE, example_scenario, write_scenario
 
 from sim.cli import main
 from sim.report import (
@@ -26,7 +27,6 @@ from sim.report import (
 )
 from sim.results import Results
 from sim.runner import run
-from tests.conftest import EXAMPLE, example_scenario, write_scenario
 
 DRAWS = 200
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE, assert_same_parts
+from helpers import EXAMPLE, assert_same_parts
 
 from sim.cli import main
 from sim.results import Results

@@ -1,4 +1,4 @@
-"""Counter-based uniforms (sim/rng.py): range, uniformity, independence, batch independence."""
+"""Counter-based uniforms (sim/sampling/rng.py): range, uniformity, independence, batch independence."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
 
-from sim.rng import draw_keys, normalize_seed, stable_id, uniforms
+from sim.sampling.rng import draw_keys, normalize_seed, stable_id, uniforms
 
 N = 20_000
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def _unxorshift(y: int, s: int) -> int:
 
 
 def _unmix(z: int) -> int:
-    """Inverse of the SplitMix64 finaliser used by sim.rng._mix."""
+    """Inverse of the SplitMix64 finaliser used by sim.sampling.rng._mix."""
     z = _unxorshift(z, 31)
     z = (z * pow(0x94D049BB133111EB, -1, 2**64)) & _MASK
     z = _unxorshift(z, 27)
@@ -76,7 +76,7 @@ def _unmix(z: int) -> int:
 
 def _key_giving_top_bits(top52: int, name: str = "x", counter: int = 0) -> np.ndarray:
     """A draw key whose final hash has the given top 52 bits (the mix is a bijection)."""
-    from sim.rng import _GOLDEN, _mix
+    from sim.sampling.rng import _GOLDEN, _mix
 
     k0 = np.array([12345], dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -215,7 +215,7 @@ def test_different_seeds_differ():
 def test_reproducible_in_a_fresh_process():
     """stable_id must not depend on Python's per-process hash salt."""
     code = (
-        "import numpy as np; from sim.rng import draw_keys, uniforms;"
+        "import numpy as np; from sim.sampling.rng import draw_keys, uniforms;"
         "print(repr(uniforms(draw_keys(3, np.arange(5)), 'price', 1).tolist()))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
@@ -260,7 +260,7 @@ def test_normalize_seed_rejects(bad):
 )
 def test_compiled_uniforms_equal_the_numpy_reference(keys_arr, name, counter):
     """The engine's uniforms come from a compiled loop; it must give the reference's bits."""
-    from sim.rng import _uniforms_numpy
+    from sim.sampling.rng import _uniforms_numpy
 
     assert np.array_equal(uniforms(keys_arr, name, counter), _uniforms_numpy(keys_arr, name, counter))
     strided = np.repeat(keys_arr, 2, axis=0)[::2]  # a non-contiguous view of the same keys

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import EXAMPLE, example_scenario, load_dict, simulate, write_scenario
+from helpers import EXAMPLE, example_scenario, load_dict, simulate, write_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -211,7 +211,7 @@ def test_a_worker_never_imports_pandas(tmp_path) -> None:
     import subprocess
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     code = f"""
 import sys

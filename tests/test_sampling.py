@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 import pytest
+from helpers import base_scenario, example_scenario, load_dict, write_scenario
 from scipy.stats import spearmanr
 
 from sim.commands.analysis import register
@@ -17,12 +18,11 @@ from sim.convergence import (
     relative_se,
     run_until,
 )
-from sim.correlation import CorrelatedDesign, gaussian_copula, iman_conover
 from sim.engine.batch import simulate_batch
 from sim.engine.structure import build_structure
-from sim.sampling import make_design
+from sim.sampling.correlation import CorrelatedDesign, gaussian_copula, iman_conover
+from sim.sampling.designs import make_design
 from sim.sensitivity import Evaluator, Output
-from tests.conftest import base_scenario, example_scenario, load_dict, write_scenario
 
 PRICE = "products.A.regions.US.price"
 CEILING = "indications.X.uptake.ceiling"
@@ -182,3 +182,46 @@ def test_copula_design_depends_on_each_draw_only(tmp_path):
     np.testing.assert_array_equal(later.inputs[PRICE][:500], whole.inputs[PRICE][1500:])
     with pytest.raises(ValueError, match="method"):
         CorrelatedDesign(names=(PRICE, CEILING), target=target, method="cholesky")
+
+
+# ---------------------------------------------------------------------------- input names
+def _every_kind_of_input() -> dict:
+    """The small example with an uncertain input in every place the engine samples one."""
+    d = example_scenario()
+    u = {"dist": "uniform", "min": 0.1, "max": 0.2}
+    d["indications"]["MM_5L"]["weights"] = {"cr": {"dist": "uniform", "min": 1.0, "max": 3.0}}
+    d["indications"]["LBCL_3L"]["markets"]["US"]["drop_out"] = u
+    d["regions"]["China"]["payers"]["commercial"]["out_of_pocket"] = {"dist": "uniform", "min": 0.4, "max": 0.6}
+    d["products"]["Axicel"]["regions"]["US"]["launches"]["LBCL_3L"] = {"date": "2018-01", "price": {
+        "dist": "uniform", "min": 3.5e5, "max": 4e5}}
+    d["products"]["Axicel"]["deals"] = [{"partner": "P", "partner_share": u, "royalty": u, "upfront": {
+        "dist": "uniform", "min": 1e6, "max": 2e6}, "upfront_date": "2019-01",
+        "milestones": [{"amount": {"dist": "uniform", "min": 1e6, "max": 2e6}, "on": "Axicel/US"}]}]
+    d.setdefault("events", {})["later_cut"] = {
+        "type": "price_change", "product": "Axicel", "region": "US", "change": {"dist": "uniform", "min": -0.2, "max": 0},
+        "after": "relma_nrdl", "probability": {"dist": "uniform", "min": 0.3, "max": 0.9},
+        "lag_months": {"dist": "uniform", "min": 0, "max": 12},
+        "rounds": {"month": 1, "probability": {"dist": "uniform", "min": 0.3, "max": 0.9},
+                   "first_after_months": {"dist": "uniform", "min": 0, "max": 6}}}
+    return d
+
+
+@pytest.mark.parametrize("case", ["shipped", "every-kind"])
+def test_input_names_without_simulating_are_what_the_engine_records(case, tmp_path):
+    """scenario.inputs.input_names lists a scenario's uncertain inputs from the scenario alone;
+    over enough draws (every parent event fires in some) the engine records exactly those."""
+    from helpers import REPO
+
+    from sim.scenario import load_scenario
+    from sim.scenario.inputs import input_names
+
+    scns = ([load_scenario(p).scenario for p in sorted((REPO / "scenarios").glob("*.yaml"))] if case == "shipped"
+            else [load_dict(tmp_path, _every_kind_of_input())])
+    for scn in scns:
+        names = input_names(scn)
+        assert len(names) == len(set(names))
+        recorded = set(simulate_batch(build_structure(scn), 0, np.arange(300)).inputs)
+        assert recorded == set(names), (scn.name, sorted(recorded ^ set(names)))
+    if case == "every-kind":
+        assert {"events.later_cut.rounds.first_after_months", "indications.MM_5L.weights.cr",
+                "products.Axicel.deals[0].milestones[0].amount"} <= set(names)

@@ -8,7 +8,7 @@ import shlex
 
 import numpy as np
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from sim.cli import build_parser
 from sim.results import Results

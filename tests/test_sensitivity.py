@@ -8,6 +8,7 @@ import argparse
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import base_scenario, example_scenario, load_dict, write_scenario
 
 from sim.commands.analysis import register
 from sim.errors import ScenarioError
@@ -23,7 +24,6 @@ from sim.sensitivity import (
     sobol_indices,
     tornado,
 )
-from tests.conftest import base_scenario, example_scenario, load_dict, write_scenario
 
 PRICE = "products.A.regions.US.price"
 COGS = "products.A.cogs"

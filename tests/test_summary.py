@@ -10,7 +10,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from helpers import REPO
 from scipy.stats import binom
 
 from sim.convergence import binom_ppf, order_statistic_ranks

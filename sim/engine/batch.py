@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.dists import _Dist, is_uncertain, sample
 from sim.engine import formulas as F
 from sim.engine.structure import Structure
-from sim.rng import draw_keys, uniforms
-from sim.sampling import Design
-from sim.scenario.checks import parse_ref
+from sim.sampling.designs import Design
+from sim.sampling.rng import draw_keys, uniforms
+from sim.sampling.tables import sample
+from sim.scenario.dists import Distribution, is_uncertain
+from sim.scenario.refs import parse_ref
 from sim.scenario.schema import Reimbursement, Rounds, Scenario, Timing
 
 LANE_METRICS = (
@@ -67,7 +68,7 @@ class Sampler:
         return self.design.u(self.keys, self.draw_ids, name, counter)
 
     def val(self, spec: Any, name: str) -> np.ndarray:
-        if isinstance(spec, _Dist):
+        if isinstance(spec, Distribution):
             v = sample(spec, self.u(name))
             if is_uncertain(spec):
                 self.record[name] = v
@@ -942,7 +943,7 @@ def _inv_pos(x: np.ndarray) -> np.ndarray:
 
 
 def _ord(s: str) -> int:
-    from sim.dists import month_ordinal
+    from sim.periods import month_ordinal
 
     return month_ordinal(s)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.engine.batch import BatchOutput, BatchSim
 from sim.engine.structure import Structure
-from sim.sampling import Design
+from sim.sampling.designs import Design
 
 
 def concat_outputs(outs: Sequence[BatchOutput]) -> BatchOutput:

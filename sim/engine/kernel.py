@@ -450,60 +450,6 @@ def finish(served, rev_local, demand, dropped, waiting, eligible, addressable,
                 comp_out[4, p, k, b] = (k_gp[k, b] + k_roy[k, b]) + d
 
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _splitmix(x):
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-@njit(cache=True, nogil=True)
-def hashed_uniforms(keys, sid, step, out):
-    """sim.rng.uniforms, draw by draw: the same integer operations as its numpy reference
-    (`sim.rng._uniforms_numpy`, equal bit for bit in tests/test_rng.py) in one pass."""
-    for i in range(keys.shape[0]):
-        x = _splitmix((keys[i, 0] ^ sid) + step)
-        x = _splitmix(x ^ keys[i, 1])
-        out[i] = (np.float64(x >> np.uint64(12)) + 0.5) * (1.0 / 4503599627370496.0)
-
-
-@njit(cache=True, nogil=True)
-def table_interp(x, xp, fp, lut, out):
-    """np.interp(x, xp, fp) with numpy's exact arithmetic and edge cases, for the sampling
-    tables (sim.dists): `lut[k]` is the last node at or below k / (lut.size - 1) (xp spans
-    [0, 1]), so finding a value's interval takes a step or two instead of a binary search."""
-    n = xp.size
-    m = lut.size - 1
-    for i in range(x.size):
-        v = x[i]
-        if np.isnan(v):
-            out[i] = v
-        elif v > xp[n - 1]:
-            out[i] = fp[n - 1]
-        elif v < xp[0]:
-            out[i] = fp[0]
-        else:
-            j = lut[min(max(int(v * m), 0), m)]
-            while j > 0 and xp[j] > v:
-                j -= 1
-            while j + 1 < n and xp[j + 1] <= v:
-                j += 1
-            if j == n - 1 or xp[j] == v:
-                out[i] = fp[j]
-            else:
-                slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-                r = slope * (v - xp[j]) + fp[j]
-                if np.isnan(r):  # as numpy: try from the other end
-                    r = slope * (v - xp[j + 1]) + fp[j + 1]
-                    if np.isnan(r) and fp[j] == fp[j + 1]:
-                        r = fp[j]
-                out[i] = r
-
-
 def warm_up() -> None:
     """Load every kernel from numba's cache with the argument types the engine and the summary
     pass (tiny arrays), so a worker process pays the loading (~0.6 s with numba's import) while
@@ -523,7 +469,6 @@ def warm_up() -> None:
           f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
     group_rows(np.ones((1, 1, 1), np.float32), i(0), i(0), np.empty((1, 1), np.float32), 0)
     row_stats(np.ones((1, 2), np.float32), i(0, 1), np.empty(1), np.empty(1), np.empty((1, 2)))
-    hashed_uniforms(np.zeros((1, 2), np.uint64), np.uint64(1), np.uint64(2), np.empty(1))
     on = np.ones((1, 1), np.bool_)
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
     refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1))
@@ -533,4 +478,8 @@ def warm_up() -> None:
            f(1, 1), i(0), f(1, 1), f(1, 1), i(0), f(1, 1), f(1, 1), f(1, 1),
            groups, groups, i(0, 1), i(0), f(1, 1, 1),
            np.empty((10, 1, 1, 1), np.float32), np.empty((4, 1, 1, 1), np.float32), np.empty((5, 1, 1, 1), np.float32))
+    from sim.sampling.rng import hashed_uniforms
+    from sim.sampling.tables import table_interp
+
+    hashed_uniforms(np.zeros((1, 2), np.uint64), np.uint64(1), np.uint64(2), np.empty(1))
     table_interp(f(1), np.array([0.0, 1.0]), f(2), i(0, 1), np.empty(1))

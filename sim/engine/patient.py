@@ -80,7 +80,7 @@ import simpy
 from sim.engine.batch import BatchOutput, BatchSim
 from sim.engine.cohort import concat_outputs
 from sim.engine.structure import Structure
-from sim.sampling import Design
+from sim.sampling.designs import Design
 
 Hazard = Literal["exponential", "monthly"]
 HAZARDS = ("exponential", "monthly")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.dists import month_ordinal
+from sim.periods import month_ordinal
 from sim.scenario.schema import Scenario
 
 FREQ_MONTHS = {"month": 1, "quarter": 3, "year": 12}

@@ -5,58 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.dists import month_ordinal, ordinal_to_str
+import numpy as np
+
 from sim.errors import did_you_mean
+from sim.periods import month_ordinal, ordinal_to_str
+from sim.scenario.dists import Distribution
+from sim.scenario.refs import parse_ref
 from sim.scenario.schema import Scenario
 
 Loc = tuple[str | int, ...]
 
 
-def parse_ref(ref: str, scn: Scenario) -> tuple[str, tuple[str, ...]] | str:
-    """Resolve an event reference to ('launch', (product, region?, indication?)) or ('event', (id,)).
-
-    Returns an error message string when the reference does not resolve.
-    """
-    if "/" in ref:
-        parts = [p.strip() for p in ref.split("/")]
-        prod = parts[0]
-        if prod not in scn.products:
-            return f"unknown product '{prod}' in reference '{ref}'{did_you_mean(prod, scn.products)}"
-        p = scn.products[prod]
-        if len(parts) >= 2 and parts[1] not in p.regions:
-            return (f"product '{prod}' has no launches in region '{parts[1]}'{did_you_mean(parts[1], p.regions)}"
-                    f" (reference '{ref}')")
-        if len(parts) == 3 and parts[2] not in p.regions[parts[1]].launches:
-            return (f"product '{prod}' has no launch in {parts[1]}/{parts[2]}"
-                    f"{did_you_mean(parts[2], p.regions[parts[1]].launches)} (reference '{ref}')")
-        if len(parts) > 3:
-            return f"a launch reference is Product[/Region[/Indication]], got '{ref}'"
-        return ("launch", tuple(parts))
-    if ref in scn.events:
-        return ("event", (ref,))
-    if ref in scn.products:
-        return ("launch", (ref,))
-    return (f"unknown event or product '{ref}'{did_you_mean(ref, set(scn.events) | set(scn.products))}; "
-            "expected an event id, or Product[/Region[/Indication]] for its launch")
-
-
-def _fixed_dates(spec: Any) -> list[float]:
-    from sim.dists import _Dist
-
-    if spec is None:
-        return []
-    if isinstance(spec, _Dist):
-        lo, hi = spec.support()
-        return [lo] if lo == hi else []
-    return [float(spec)]
-
-
 def _date_support(spec: Any) -> tuple[float, float] | None:
-    from sim.dists import _Dist
-
     if spec is None:
         return None
-    if isinstance(spec, _Dist):
+    if isinstance(spec, Distribution):
         return spec.support()
     return (float(spec), float(spec))
 
@@ -186,3 +149,21 @@ def _cycles(scn: Scenario) -> list[tuple[Loc, str]]:
                 break
             seen.append(cur)
     return out
+
+
+def check_corr(target: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Validate a correlation matrix: square, symmetric, unit diagonal, entries in [-1, 1], PD."""
+    c = np.asarray(target, dtype=float)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"correlation matrix must be square, got shape {c.shape}")
+    if k is not None and c.shape[0] != k:
+        raise ValueError(f"correlation matrix is {c.shape[0]}x{c.shape[0]} for {k} inputs")
+    if not np.allclose(c, c.T, atol=1e-10):
+        raise ValueError("correlation matrix must be symmetric")
+    if not np.allclose(np.diag(c), 1.0):
+        raise ValueError("correlation matrix must have 1 on the diagonal")
+    if np.any(np.abs(c) > 1.0):
+        raise ValueError("correlations must lie between -1 and 1")
+    if np.linalg.eigvalsh(c).min() <= 1e-10:
+        raise ValueError("correlation matrix is not positive definite: the correlations are inconsistent")
+    return c

@@ -1,7 +1,7 @@
 """The scenario format: frozen pydantic models, unknown keys refused.
 
 Numbers typed Number/Fraction/... may be plain numbers or distribution mappings
-(see sim.dists). Dates are 'YYYY-MM' or a distribution over months. Collections of
+(see sim.scenario.dists). Dates are 'YYYY-MM' or a distribution over months. Collections of
 named things are mappings keyed by name so that a variant (`extends:`) can override
 one entry without restating the others.
 """
@@ -21,7 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from sim.dists import (
+from sim.periods import month_ordinal
+from sim.scenario.dists import (
     Change,
     Count,
     DateValue,
@@ -33,7 +34,6 @@ from sim.dists import (
     Number,
     Positive,
     Probability,
-    month_ordinal,
 )
 
 

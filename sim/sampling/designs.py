@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.rng import stable_id, uniforms
-
-DESIGNS = ("mc", "lhs", "sobol")
+from sim.sampling.rng import stable_id, uniforms
+from sim.vocab import DESIGNS
 
 
 @dataclass
@@ -98,34 +97,3 @@ def make_design(kind: str | None, n_total: int, seed: int) -> Design:
     if kind == "sobol":
         return ScrambledSobol("sobol", n_total, seed)
     raise ValueError(f"unknown sampling design {kind!r}; expected one of {', '.join(DESIGNS)}")
-
-
-def correlation_block(scn: Any) -> tuple[tuple[str, ...], np.ndarray] | None:
-    """All correlated inputs of a scenario and their block-diagonal target rank correlation."""
-    if not scn.correlations:
-        return None
-    names: list[str] = []
-    blocks = []
-    for c in scn.correlations:
-        names.extend(c.inputs)
-        blocks.append(np.asarray(c.as_matrix(), dtype=float))
-    target = np.zeros((len(names), len(names)))
-    k = 0
-    for b in blocks:
-        n = b.shape[0]
-        target[k:k + n, k:k + n] = b
-        k += n
-    return tuple(names), target
-
-
-def design_for(scn: Any, kind: str | None, n_total: int, seed: int) -> Design:
-    """The run's design, wrapped so the scenario's correlated inputs get their rank correlation."""
-    base = make_design(kind, n_total, seed)
-    block = correlation_block(scn)
-    if block is None:
-        return base
-    from sim.correlation import CorrelatedDesign
-
-    names, target = block
-    return CorrelatedDesign(kind=f"{base.kind}+correlated", n_total=n_total, seed=seed, base=base,
-                            names=names, target=target, method=scn.correlation_method)

@@ -1,22 +1,21 @@
 """Distributions as data: every uncertain number in a scenario is one of these.
 
-All sampling goes through the inverse CDF (``ppf``) of a uniform, so plain Monte
-Carlo, Latin hypercube and Sobol designs only differ in how the uniforms are made,
-and two scenarios sharing an input share its uniform (common random numbers).
+Each is a frozen pydantic model with its inverse CDF (``ppf``): all sampling goes through the
+inverse CDF of a uniform (sim.sampling), so plain Monte Carlo, Latin hypercube and Sobol
+designs only differ in how the uniforms are made, and two scenarios sharing an input share
+its uniform (common random numbers). The field types at the end (Fraction, Money, ...) are
+what the scenario schema accepts: a plain number or a distribution whose support fits.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
-import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+from sim.periods import month_ordinal
 
 
 class _LazySpecial:
@@ -31,28 +30,13 @@ class _LazySpecial:
 special = _LazySpecial()
 
 
-def month_ordinal(value: Any) -> int:
-    """'YYYY-MM' (or a date) -> months since year 0, so date arithmetic is integer."""
-    if isinstance(value, _dt.date):
-        return value.year * 12 + value.month - 1
-    if isinstance(value, str):
-        m = _MONTH_RE.match(value.strip())
-        if m:
-            year, month = int(m.group(1)), int(m.group(2))
-            if 1 <= month <= 12 and 1900 <= year <= 2200:
-                return year * 12 + month - 1
-    raise ValueError(f"expected a month as 'YYYY-MM' (e.g. '2023-06'), got {value!r}")
+class Distribution(BaseModel):
+    """The base of every distribution: frozen, unknown keys refused, finite parameters."""
 
-
-def ordinal_to_str(ordinal: int) -> str:
-    return f"{ordinal // 12:04d}-{ordinal % 12 + 1:02d}"
-
-
-class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
-    def _finite(self) -> _Dist:
+    def _finite(self) -> Distribution:
         for name in type(self).model_fields:
             v = getattr(self, name)
             vals = v if isinstance(v, list) else [v]
@@ -62,16 +46,19 @@ class _Dist(BaseModel):
         return self
 
     def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """The inverse CDF at uniforms u."""
         raise NotImplementedError
 
     def support(self) -> tuple[float, float]:  # pragma: no cover - abstract
+        """The smallest and largest values it can take (infinite for unbounded tails)."""
         raise NotImplementedError
 
     def central(self) -> float:
+        """The median."""
         return float(self.ppf(np.array([0.5]))[0])
 
 
-class Fixed(_Dist):
+class Fixed(Distribution):
     dist: Literal["fixed"]
     value: float
 
@@ -82,7 +69,7 @@ class Fixed(_Dist):
         return (self.value, self.value)
 
 
-class Uniform(_Dist):
+class Uniform(Distribution):
     dist: Literal["uniform"]
     min: float
     max: float
@@ -100,7 +87,7 @@ class Uniform(_Dist):
         return (self.min, self.max)
 
 
-class Triangular(_Dist):
+class Triangular(Distribution):
     dist: Literal["triangular"]
     min: float
     mode: float
@@ -126,7 +113,7 @@ class Triangular(_Dist):
         return (self.min, self.max)
 
 
-class Pert(_Dist):
+class Pert(Distribution):
     """Beta-PERT: the analyst's min / most likely / max with less weight in the tails."""
 
     dist: Literal["pert"]
@@ -153,7 +140,7 @@ class Pert(_Dist):
         return (self.min, self.max)
 
 
-class Normal(_Dist):
+class Normal(Distribution):
     """Normal, optionally truncated to [min, max] (exact inversion, no clipping mass)."""
 
     dist: Literal["normal"]
@@ -193,7 +180,7 @@ class Normal(_Dist):
 _Z90 = 1.2815515655446004
 
 
-class LogNormal(_Dist):
+class LogNormal(Distribution):
     """Lognormal given by median+sigma, median+p90 (analysts' favourite) or mean+sd."""
 
     dist: Literal["lognormal"]
@@ -235,7 +222,7 @@ class LogNormal(_Dist):
         return (0.0, math.inf)
 
 
-class Beta(_Dist):
+class Beta(Distribution):
     dist: Literal["beta"]
     alpha: float = Field(gt=0)
     beta: float = Field(gt=0)
@@ -256,7 +243,7 @@ class Beta(_Dist):
         return (self.min, self.max)
 
 
-class Choice(_Dist):
+class Choice(Distribution):
     """A discrete choice among values, e.g. the year of a decision."""
 
     dist: Literal["choice"]
@@ -287,7 +274,7 @@ class Choice(_Dist):
         return (min(self.values), max(self.values))
 
 
-class Bernoulli(_Dist):
+class Bernoulli(Distribution):
     """Yes/no with a probability: 1.0 with probability p, else 0.0."""
 
     dist: Literal["bernoulli", "yesno"]
@@ -301,7 +288,7 @@ class Bernoulli(_Dist):
 
 
 Dist = Fixed | Uniform | Triangular | Pert | Normal | LogNormal | Beta | Choice | Bernoulli
-DIST_TYPES: dict[str, type[_Dist]] = {
+DIST_TYPES: dict[str, type[Distribution]] = {
     "fixed": Fixed,
     "uniform": Uniform,
     "triangular": Triangular,
@@ -314,14 +301,14 @@ DIST_TYPES: dict[str, type[_Dist]] = {
     "yesno": Bernoulli,
 }
 
-Num = float | _Dist
+Num = float | Distribution
 
 
 def _fmt_bound(x: float) -> str:
     return f"{x:g}"
 
 
-def parse_dist(value: dict[str, Any], *, dates: bool = False) -> _Dist:
+def parse_dist(value: dict[str, Any], *, dates: bool = False) -> Distribution:
     """Build a distribution from its mapping; date parameters become month ordinals."""
     from pydantic import ValidationError
 
@@ -362,7 +349,7 @@ def parse_dist(value: dict[str, Any], *, dates: bool = False) -> _Dist:
 
 
 def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: str = "a number",
-                 lo_open: bool = False) -> float | _Dist:
+                 lo_open: bool = False) -> float | Distribution:
     """Accept a plain number or a distribution mapping whose support lies in [lo, hi]
     ((lo, hi] with lo_open, where a continuous distribution may touch lo with zero mass)."""
     if isinstance(value, bool) or value is None:
@@ -383,7 +370,7 @@ def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: 
         if x < lo or x > hi or (lo_open and x <= lo):
             raise ValueError(f"expected {what} in {'(' if lo_open else '['}{_fmt_bound(lo)}, {_fmt_bound(hi)}], got {value!r}")
         return x
-    if isinstance(value, _Dist):
+    if isinstance(value, Distribution):
         d = value
     elif isinstance(value, dict):
         d = parse_dist(value)
@@ -405,9 +392,9 @@ def parse_number(value: Any, lo: float = -math.inf, hi: float = math.inf, what: 
     return d
 
 
-def parse_date(value: Any) -> float | _Dist:
+def parse_date(value: Any) -> float | Distribution:
     """A month 'YYYY-MM' or a distribution over months (params given as 'YYYY-MM')."""
-    if isinstance(value, _Dist):
+    if isinstance(value, Distribution):
         return value
     if isinstance(value, dict):
         return parse_dist(value, dates=True)
@@ -434,87 +421,6 @@ Change = Annotated[Any, _num(-1.0, 10.0, "a relative change (e.g. -0.05 for -5 %
 DateValue = Annotated[Any, BeforeValidator(parse_date)]
 
 
-_TABLE_N = 4097
-_TABLE_U = 0.5 - 0.5 * np.cos(np.pi * np.arange(_TABLE_N) / (_TABLE_N - 1))  # dense near 0 and 1
-_TABLES: dict[tuple[str, float, float], np.ndarray] = {}
-# for each k of 0..4096, the last node at or below k / 4096: the start of a table lookup
-_TABLE_LUT = np.clip(np.searchsorted(_TABLE_U, np.arange(4097) / 4096, side="right") - 1, 0, _TABLE_N - 1)
-
-
-def _table_value(u: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """np.interp(u, _TABLE_U, table), the same numbers, compiled (sim.engine.kernel.table_interp)."""
-    from sim.engine.kernel import table_interp
-
-    u = np.asarray(u, dtype=np.float64)
-    out = np.empty(u.shape)
-    table_interp(np.ascontiguousarray(u).reshape(-1), _TABLE_U, table, _TABLE_LUT, out.reshape(-1))
-    return out
-
-
-def _beta_table(a: float, b: float) -> np.ndarray:
-    key = ("beta", a, b)
-    if key not in _TABLES:
-        _TABLES[key] = _disk_cached_table(a, b)
-    return _TABLES[key]
-
-
-def _table_cache_dir() -> Path | None:
-    import os
-
-    if os.environ.get("CART_SIM_NO_CACHE"):
-        return None
-    home = os.path.expanduser("~")
-    root = os.environ.get("XDG_CACHE_HOME") or (os.path.join(home, ".cache") if home != "~" else "")
-    return Path(root) / "cart-sim" / "beta-tables" if os.path.isabs(root) else None  # never relative to cwd
-
-
-def _disk_cached_table(a: float, b: float) -> np.ndarray:
-    """betaincinv on the table's 4,097 nodes takes ~8 ms, so a scenario with 40 PERT inputs cost
-    every worker process ~0.35 s before its first batch. Tables are kept in the user's cache
-    folder, keyed by (a, b), the node grid and the scipy version that computed them; a missing,
-    unreadable or mismatched file is recomputed (the values are the same either way)."""
-    import hashlib
-
-    import scipy
-
-    folder = _table_cache_dir()
-    tag = f"{a!r}|{b!r}|{_TABLE_N}|{scipy.__version__}"
-    name = hashlib.blake2b(tag.encode(), digest_size=12).hexdigest() + ".npy"
-    if folder is not None:
-        try:
-            t = np.load(folder / name, allow_pickle=False)
-            if t.shape == _TABLE_U.shape and t.dtype == np.float64:
-                return t
-        except (OSError, ValueError):
-            pass
-    t = special.betaincinv(a, b, _TABLE_U)
-    if folder is not None:
-        try:
-            from sim.io import atomic_npy
-
-            atomic_npy(folder / name, t)
-        except OSError:  # a read-only or full cache folder only costs the recomputation
-            pass
-    return t
-
-
-def sample(spec: float | _Dist, u: np.ndarray) -> np.ndarray:
-    """Values of one input for a vector of uniforms.
-
-    The beta family (PERT, beta) goes through a cached inverse-CDF table (Chebyshev-spaced,
-    4,097 nodes; error below 1e-5 of the range) because betaincinv dominates sampling time.
-    """
-    if isinstance(spec, Pert):
-        r = spec.max - spec.min
-        a = 1 + spec.lamb * (spec.mode - spec.min) / r
-        b = 1 + spec.lamb * (spec.max - spec.mode) / r
-        return spec.min + r * _table_value(u, _beta_table(a, b))
-    if isinstance(spec, Beta):
-        return spec.min + (spec.max - spec.min) * _table_value(u, _beta_table(spec.alpha, spec.beta))
-    if isinstance(spec, _Dist):
-        return spec.ppf(u)
-    return np.full(np.shape(u), float(spec))
-
-
 def is_uncertain(spec: Any) -> bool:
-    return isinstance(spec, _Dist) and not isinstance(spec, Fixed)
+    """Whether a value varies between draws (a distribution other than `fixed`)."""
+    return isinstance(spec, Distribution) and not isinstance(spec, Fixed)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 
 import numpy as np
+from numba import njit
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -56,8 +57,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
 def uniforms(keys: np.ndarray, name: str, counter: int = 0) -> np.ndarray:
     """Uniforms in (0, 1), one per draw, for input `name` (and its `counter`-th use): the hash
     of `_uniforms_numpy` in one compiled pass (the engine asks for ~750 inputs a batch)."""
-    from sim.engine.kernel import hashed_uniforms
-
     with np.errstate(over="ignore"):
         step = np.uint64(counter + 1) * _GOLDEN
     out = np.empty(keys.shape[0])
@@ -73,3 +72,20 @@ def _uniforms_numpy(keys: np.ndarray, name: str, counter: int = 0) -> np.ndarray
         x = _mix(x ^ keys[:, 1])
     # 52 bits + 0.5: strictly inside (0, 1) (53 bits could round up to exactly 1.0)
     return ((x >> _S12).astype(np.float64) + 0.5) * (1.0 / 4503599627370496.0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _splitmix(x):  # type: ignore[no-untyped-def]
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def hashed_uniforms(keys, sid, step, out):  # type: ignore[no-untyped-def]
+    """`uniforms`, draw by draw: the same integer operations as its numpy reference
+    (`_uniforms_numpy`, equal bit for bit in tests/test_rng.py) in one pass."""
+    for i in range(keys.shape[0]):
+        x = _splitmix((keys[i, 0] ^ sid) + step)
+        x = _splitmix(x ^ keys[i, 1])
+        out[i] = (np.float64(x >> np.uint64(12)) + 0.5) * (1.0 / 4503599627370496.0)

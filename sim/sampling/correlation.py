@@ -18,26 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from sim.rng import draw_keys
-from sim.sampling import Design
-
-
-def check_corr(target: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Validate a correlation matrix: square, symmetric, unit diagonal, entries in [-1, 1], PD."""
-    c = np.asarray(target, dtype=float)
-    if c.ndim != 2 or c.shape[0] != c.shape[1]:
-        raise ValueError(f"correlation matrix must be square, got shape {c.shape}")
-    if k is not None and c.shape[0] != k:
-        raise ValueError(f"correlation matrix is {c.shape[0]}x{c.shape[0]} for {k} inputs")
-    if not np.allclose(c, c.T, atol=1e-10):
-        raise ValueError("correlation matrix must be symmetric")
-    if not np.allclose(np.diag(c), 1.0):
-        raise ValueError("correlation matrix must have 1 on the diagonal")
-    if np.any(np.abs(c) > 1.0):
-        raise ValueError("correlations must lie between -1 and 1")
-    if np.linalg.eigvalsh(c).min() <= 1e-10:
-        raise ValueError("correlation matrix is not positive definite: the correlations are inconsistent")
-    return c
+from sim.sampling.designs import Design, make_design
+from sim.sampling.rng import draw_keys
+from sim.scenario.checks import check_corr
 
 
 def spearman_to_pearson(rho_s: np.ndarray) -> np.ndarray:
@@ -168,3 +151,32 @@ class CorrelatedDesign(Design):
                 raise ValueError(f"draw id outside 0..{self.n_total - 1} of a correlated design")
             return self._matrix()[ids, j]
         return self.base.u(keys, draw_ids, name, counter)
+
+
+def correlation_block(scn: Any) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """All correlated inputs of a scenario and their block-diagonal target rank correlation."""
+    if not scn.correlations:
+        return None
+    names: list[str] = []
+    blocks = []
+    for c in scn.correlations:
+        names.extend(c.inputs)
+        blocks.append(np.asarray(c.as_matrix(), dtype=float))
+    target = np.zeros((len(names), len(names)))
+    k = 0
+    for b in blocks:
+        n = b.shape[0]
+        target[k:k + n, k:k + n] = b
+        k += n
+    return tuple(names), target
+
+
+def design_for(scn: Any, kind: str | None, n_total: int, seed: int) -> Design:
+    """The run's design, wrapped so the scenario's correlated inputs get their rank correlation."""
+    base = make_design(kind, n_total, seed)
+    block = correlation_block(scn)
+    if block is None:
+        return base
+    names, target = block
+    return CorrelatedDesign(kind=f"{base.kind}+correlated", n_total=n_total, seed=seed, base=base,
+                            names=names, target=target, method=scn.correlation_method)
