@@ -140,8 +140,9 @@ def gap_scenario(capacity: float | None) -> dict[str, Any]:
 def jensen_gap(seed: int, draws: int, ratios: list[float]) -> None:
     import yaml
 
+    from sim.engine.agreement import compare_means
     from sim.engine.batch import simulate_batch
-    from sim.engine.patient import HAZARDS, compare_means, simulate_patient
+    from sim.engine.patient import HAZARDS, simulate_patient
     from sim.engine.structure import build_structure
     from sim.scenario import load_scenario
 

@@ -29,6 +29,7 @@ _EXPORTS = {
     "fan_chart": "sim.plots",
     "load_actuals": "sim.plots",
     "simulate_batch": "sim.engine.batch",
+    "simulate_patient": "sim.engine.patient",
     "build_structure": "sim.engine.structure",
     "ScenarioError": "sim.errors",
 }

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.engine.batch import BatchOutput
+from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure
 from sim.errors import ScenarioError
 from sim.io import atomic_npy, atomic_write
@@ -316,7 +316,7 @@ class Results:
 
     @staticmethod
     def table_for(metric: str) -> str:
-        from sim.engine.batch import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
+        from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
 
         if metric in LANE_METRICS:
             return "lanes"
@@ -395,7 +395,7 @@ def group_rows(xt: np.ndarray, gp: GroupPlan, out: np.ndarray | None = None, col
 
     Summed in float64 in one fixed order per group (compiled loop), so a draw's sums do not
     depend on which draws share its batch or array, unlike a BLAS product."""
-    from sim.engine.kernel import group_rows as kernel
+    from sim.engine.kernels import group_rows as kernel
 
     NP, N = xt.shape[0], xt.shape[2]
     if out is None:
@@ -414,7 +414,7 @@ def summarize(arr: np.ndarray, with_se: bool = False, overwrite: bool = False) -
     the Monte Carlo standard errors of P10, P50 and P90 (from order-statistic 95 % intervals).
 
     float32 (the stored results): one compiled pass per item picks the ~20 order statistics
-    needed out of its draws (sim.engine.kernel.row_stats), no full sort. Otherwise one sorted
+    needed out of its draws (sim.engine.kernels.row_stats), no full sort. Otherwise one sorted
     copy; percentiles and order statistics are lookups. `overwrite`: arr may be used as scratch."""
     arr = np.asarray(arr)
     if arr.dtype not in (np.float32, np.float64):
@@ -436,7 +436,7 @@ def summarize(arr: np.ndarray, with_se: bool = False, overwrite: bool = False) -
             want[f"se_p{p}"] = (int(np.clip(a, 0, n - 1)), int(np.clip(b, 0, n - 1)), -1.0)
     ranks = np.array(sorted({r for a, b, _ in want.values() for r in (a, b)}), dtype=np.int64)
     if x.dtype == np.float32:
-        from sim.engine.kernel import row_stats
+        from sim.engine.kernels import row_stats
 
         out = {"mean": np.empty(x.shape[0]), "sd": np.empty(x.shape[0])}
         at = np.empty((x.shape[0], ranks.size))

@@ -18,12 +18,13 @@ import numpy as np
 import yaml
 
 from sim import __version__
-from sim.engine.batch import CELL_METRICS, COMPANY_METRICS, LANE_METRICS, simulate_batch
+from sim.engine.batch import simulate_batch
 from sim.engine.structure import Structure, build_structure
 from sim.errors import ScenarioError
 from sim.io import atomic_json, atomic_text
 from sim.sampling.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
+from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
 
 DEFAULT_BATCH_ELEMENTS = 1_800_000  # per-draw (lanes x periods + lanes x channels x 4) held per batch: ~840 draws of cart_2022, ~400 MB per worker
 
@@ -63,7 +64,7 @@ def _warm_worker() -> None:
     from scipy import special  # noqa: F401  (affordability curves, sampling)
 
     import sim.results  # noqa: F401  (pyarrow)
-    from sim.engine.kernel import warm_up
+    from sim.engine.kernels import warm_up
 
     warm_up()
 

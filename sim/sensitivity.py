@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.engine.batch import BatchOutput, simulate_batch
+from sim.engine.batch import simulate_batch
+from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure, build_structure
 from sim.errors import ScenarioError, did_you_mean
 from sim.results import Results

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
-from sim.engine.batch import BatchOutput, simulate_batch
+from sim.engine.batch import simulate_batch
+from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure, build_structure
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario

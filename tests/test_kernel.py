@@ -76,7 +76,7 @@ def test_unknown_kernel_is_refused() -> None:
 
 # ------------------------------------------------------------------ summary order statistics
 def _row_stats(x: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from sim.engine.kernel import row_stats
+    from sim.engine.kernels import row_stats
 
     mean, sd, vals = np.empty(x.shape[0]), np.empty(x.shape[0]), np.empty((x.shape[0], ranks.size))
     row_stats(np.ascontiguousarray(x, dtype=np.float32), ranks, mean, sd, vals)
@@ -152,7 +152,7 @@ def test_warm_up_loads_every_signature_a_run_uses(tmp_path) -> None:
 
     code = f"""
 import numpy as np
-from sim.engine import kernel
+from sim.engine import kernels as kernel
 from sim.sampling import rng, tables
 kernel.warm_up()
 KERNELS = {{"month": kernel, "group_rows": kernel, "row_stats": kernel, "hashed_uniforms": rng,

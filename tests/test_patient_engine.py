@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from helpers import example_scenario, load_dict
 
+from sim.engine.agreement import compare_means
 from sim.engine.batch import simulate_batch
 from sim.engine.cohort import simulate_cohort
-from sim.engine.patient import HAZARDS, PatientSim, compare_means, simulate_patient
+from sim.engine.patient import HAZARDS, PatientSim, simulate_patient
 from sim.engine.structure import build_structure
 
 DRAWS = 300
@@ -195,7 +196,7 @@ def test_every_patient_is_accounted_for(tmp_path, hazard: str) -> None:
         assert L["infused"][0, b_lanes, sep:].sum() == 0
         assert L["dropped"][0, b_lanes, sep].sum() > 0
         # money follows the infused patients at the month's net price
-        np.testing.assert_allclose(L["revenue"][0], sim.period_totals(sim.m_infused * sim.m_net_price)[0] / sim.fx[0, 0])
+        np.testing.assert_allclose(L["revenue"][0], sim.period_totals(sim.m_infused * sim.m_net_price)[0] / sim.params.fx[0, 0])
 
 
 def test_reproducible_and_independent_of_split(tmp_path) -> None:

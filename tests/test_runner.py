@@ -233,25 +233,25 @@ def test_event_calendar_keeps_simpys_order(example_structure) -> None:
     applied (or a past one) runs straight after the action that queued it and what that queued
     before (as simpy's urgent events would); actions queued before the run for month 0 run in
     order, then what they queue."""
-    from sim.engine.batch import BatchSim
+    from sim.engine.market import Market
 
-    sim = BatchSim(example_structure, 1, np.arange(2))
+    cal = Market(example_structure, 1, np.arange(2)).calendar
     order: list[str] = []
 
     def act(name: str, then: list[tuple[int, str, list]] | None = None):
         def f() -> None:
-            order.append(f"{name}@{sim.env.now:g}")
+            order.append(f"{name}@{cal.env.now:g}")
             for m, child, grand in then or []:
-                sim._queue(m, act(child, grand))
+                cal.queue(m, act(child, grand))
         return f
 
-    sim._queue(0, act("X", [(0, "Z", []), (2, "W", [])]))
-    sim._queue(0, act("Y"))
-    sim._queue(3, act("A", [(3, "C", [(3, "C2", [])]), (5, "D", []), (2, "P", [])]))  # P: already past
-    sim._queue(3, act("B", [(3, "E", [])]))
-    sim._queue(2, act("V"))
-    sim.env.timeout(0).callbacks.append(sim._apply_month)
-    sim.env.run(until=10)
+    cal.queue(0, act("X", [(0, "Z", []), (2, "W", [])]))
+    cal.queue(0, act("Y"))
+    cal.queue(3, act("A", [(3, "C", [(3, "C2", [])]), (5, "D", []), (2, "P", [])]))  # P: already past
+    cal.queue(3, act("B", [(3, "E", [])]))
+    cal.queue(2, act("V"))
+    cal.start()
+    cal.env.run(until=10)
     assert order == ["X@0", "Y@0", "Z@0", "V@2", "W@2", "A@3", "C@3", "P@3", "C2@3", "B@3", "E@3", "D@5"]
 
 

@@ -2,17 +2,17 @@
 
 One draw at a time, individual patients are simpy processes. Everything that is not
 patient flow is the batch engine's own code, so both engines see identical inputs:
-`PatientSim` subclasses `BatchSim` with a batch of one draw (``draw_ids=[i]``), so
-sampling (same uniforms, same seed -> the same parameters as draw i of a batch) and
-the simpy event processes (launches, reimbursement rounds, price and capacity changes,
-withdrawals, deal payments) are inherited unchanged and run in the same simpy
-Environment. Only the monthly fluid flow (`BatchSim._flow`) is replaced.
+`PatientSim` builds the same `Market` with a batch of one draw (``draw_ids=[i]``), so
+sampling (same uniforms, same seed -> the same parameters as draw i of a batch) and the
+event calendar (launches, reimbursement rounds, price and capacity changes, withdrawals,
+deal payments) are the batch engine's, in the same simpy Environment. Only the monthly
+fluid flow is replaced by patients.
 
 Patient flow of month t (the batch engine evaluates month t at time t + 0.5, after all
 of that month's events; here month t is the window [t + 0.5, t + 1.5) of the same clock):
 
 * at t + 0.5 a monthly step computes the batch engine's *expected* demand of each lane
-  (its own code: `BatchSim._prepare_flow` once, then `BatchSim._demand(t)` each month:
+  (its own code: `sim.engine.flow.Flow` built once, then `Flow.demand(t)` each month:
   eligible pool, Bass uptake, sites, logit shares with inertia, payer access and
   affordability), takes a snapshot of the month's net prices, availability and capacity,
   and refills each product's slot pool;
@@ -77,8 +77,9 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
-from sim.engine.batch import BatchOutput, BatchSim
-from sim.engine.cohort import concat_outputs
+from sim.engine.flow import Flow, accumulators
+from sim.engine.market import Market
+from sim.engine.outputs import BatchOutput, batch_output, concat_outputs, derive_compiled
 from sim.engine.structure import Structure
 from sim.sampling.designs import Design
 
@@ -111,15 +112,18 @@ class PatientRecord:
     month: int
 
 
-class PatientSim(BatchSim):
+class PatientSim:
     """One draw of the scenario with individual patients (see the module docstring)."""
 
-    def __init__(self, st: Structure, seed: int, draw_id: int, design: Design | None = None,
+    def __init__(self, structure: Structure, seed: int, draw_id: int, design: Design | None = None,
                  pinned: dict[str, np.ndarray] | None = None, hazard: Hazard = "exponential",
                  log: bool = False) -> None:
         if hazard not in HAZARDS:
             raise ValueError(f"hazard must be one of {', '.join(HAZARDS)}, got {hazard!r}")
-        super().__init__(st, seed, np.array([int(draw_id)]), design, pinned)
+        st = self.structure = structure
+        self.market = Market(structure, seed, np.array([int(draw_id)]), design, pinned)
+        self.params = self.market.params
+        self.env = self.market.calendar.env
         self.hazard_mode = hazard
         self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(int(draw_id), 1))))
         L, T, P = st.L, st.T, len(st.products)
@@ -142,19 +146,19 @@ class PatientSim(BatchSim):
         self._next_pid = 0
 
     # ------------------------------------------------------------------ flow
-    def _flow(self) -> Any:
-        st = self.st
+    def _flow(self, acc: dict[str, np.ndarray]) -> Any:
+        st = self.structure
         if st.L == 0:
             self.closed = True
             return
         yield self.env.timeout(0.5)
-        self._prepare_flow()  # the batch engine's flow set-up, so its `_demand` is reused as is
+        flow = Flow(self.market)  # the batch engine's flow, so its expected demand is reused as is
         P = len(st.products)
         self.pools = [simpy.Container(self.env) for _ in range(P)]
         self.unlimited = np.zeros(P, dtype=bool)
         self.lane_prod = st.lane_product.tolist()
-        self.succ = self.success[0].copy()
-        h = self.hazard[0, st.lane_cell]
+        self.succ = self.params.success[0].copy()
+        h = self.params.hazard[0, st.lane_cell]
         self.h_lane = h
         with np.errstate(divide="ignore"):
             self.renege_rate = np.where(h >= 1.0, np.inf, -np.log1p(-np.minimum(h, 1.0)))  # per month
@@ -165,12 +169,12 @@ class PatientSim(BatchSim):
             if t == st.T:
                 break
             self.month = t
-            elig, pool, demand = self._demand(t)  # the batch engine's expected values
+            elig, pool, demand = flow.demand(t)  # the batch engine's expected values
             self.expected_demand[:, t] = demand[0]
             self.m_eligible[:, t] = elig[0]
             self.m_addressable[:, t] = pool[0]
-            avail = self.avail[0].copy()
-            self.m_net_price[:, t] = self.net_price[0]
+            avail = self.market.state.avail[0].copy()
+            self.m_net_price[:, t] = self.market.net_price()[0]
             # lanes not available this month lose their waiting patients (batch: hazard 1)
             for w in [w for w in self.waiting.values() if not avail[w.lane]]:
                 self._drop_waiting(w, t, interrupt=True)
@@ -186,12 +190,12 @@ class PatientSim(BatchSim):
                 self.m_arrived[:, t] += np.bincount(who, minlength=st.L)
                 self.env.process(self._arrivals(who[order], when[order]))
             yield self.env.timeout(1)
-        self._close()
+        self._close(acc)
 
     def _refill(self, t: int) -> None:
         """Month t's slots: last month's unused slots expire, the new ones go FCFS to the queue."""
         for j, pool in enumerate(self.pools):
-            cap = float(self.capacity[0, j])
+            cap = float(self.market.state.capacity[0, j])
             if pool.level > 0:  # nobody is waiting when slots are left (unit requests, FIFO)
                 pool.get(pool.level)
             self.unlimited[j] = math.isinf(cap)
@@ -227,35 +231,27 @@ class PatientSim(BatchSim):
         elif not w.give_up.triggered:
             w.give_up.succeed()
 
-    def _close(self) -> None:
+    def _close(self, acc: dict[str, np.ndarray]) -> None:
         self.closed = True
+        st = self.structure
         for w in self.waiting.values():
-            self._log(w.pid, w.lane, WAITING, self.st.T - 1)
+            self._log(w.pid, w.lane, WAITING, st.T - 1)
         # the batch engine's accumulators, from the ledgers; `run` then replaces infused and
         # failed (the batch engine derives them from served x success)
-        last = np.r_[np.flatnonzero(np.diff(self.st.period_of_month)), self.st.T - 1]  # last month of each period
+        last = np.r_[np.flatnonzero(np.diff(st.period_of_month)), st.T - 1]  # last month of each period
         ledgers = {"demand": self.m_arrived, "served": self.m_served, "infused": self.m_infused,
                    "dropped": self.m_dropped, "revenue_local": self.m_infused * self.m_net_price,
                    "eligible": self.m_eligible, "addressable": self.m_addressable}
         for name, x in ledgers.items():
-            if name in self.acc:
-                self._put_acc(name, self.period_totals(x)[0])
-        if "waiting" in self.acc:
-            self._put_acc("waiting", self.m_waiting[:, last].astype(float))
-
-    def _put_acc(self, name: str, x: np.ndarray) -> None:
-        """Add an (items, periods) table to the batch engine's accumulator `name` (one draw)."""
-        a = self.acc[name]
-        n, NP = x.shape
-        if a.shape != (NP, n, 1):  # (period, item, draw): the batch engine's layout
-            raise RuntimeError(f"unexpected layout {a.shape} of BatchSim.acc[{name!r}]; "
-                               "update PatientSim._put_acc")
-        a[:, :, 0] += x.T
+            if name in acc:
+                _put_acc(acc, name, self.period_totals(x)[0])
+        if "waiting" in acc:
+            _put_acc(acc, "waiting", self.m_waiting[:, last].astype(float))
 
     def period_totals(self, x: np.ndarray) -> np.ndarray:
         """(items, T) monthly ledger -> (1, items, NP) period sums."""
-        out = np.zeros((x.shape[0], self.st.NP))
-        np.add.at(out.T, self.st.period_of_month, x.T.astype(float))
+        out = np.zeros((x.shape[0], self.structure.NP))
+        np.add.at(out.T, self.structure.period_of_month, x.T.astype(float))
         return out[None]
 
     # ------------------------------------------------------------------ patients
@@ -318,11 +314,17 @@ class PatientSim(BatchSim):
             self.records.append(PatientRecord(pid, l, self._arrival_time[pid], outcome, m))
 
     def run(self) -> BatchOutput:
-        out = super().run()
+        """Simulate the draw, patient by patient, and return its results."""
+        market = self.market
+        acc = accumulators(market)
+        market.schedule()
+        self.env.process(self._flow(acc))
+        market.calendar.run()
         if not self.closed:
             raise RuntimeError("the patient flow did not reach its closing step at month T + 0.5; "
-                               "BatchSim.run must run the environment past it")
-        if self.st.L:
+                               "the calendar must run past it")
+        out = batch_output(market, derive_compiled(market, acc, np.float64))
+        if self.structure.L:
             # the engines share the accumulators' meaning; check they were laid out right
             if not (np.allclose(out.lanes["demand"], self.period_totals(self.m_arrived))
                     and np.allclose(out.cells["eligible"], self.period_totals(self.m_eligible))):
@@ -334,7 +336,16 @@ class PatientSim(BatchSim):
         return out
 
 
-def simulate_patient(st: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
+def _put_acc(acc: dict[str, np.ndarray], name: str, x: np.ndarray) -> None:
+    """Add an (items, periods) table to the batch engine's accumulator `name` (one draw)."""
+    a = acc[name]
+    n, NP = x.shape
+    if a.shape != (NP, n, 1):  # (period, item, draw): the batch engine's layout
+        raise RuntimeError(f"unexpected layout {a.shape} of the accumulator {name!r}; update _put_acc")
+    a[:, :, 0] += x.T
+
+
+def simulate_patient(structure: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
                      pinned: dict[str, np.ndarray] | None = None,
                      hazard: Hazard = "exponential") -> BatchOutput:
     """The patient-level engine over draws `draw_ids` (one `PatientSim` per draw), as a BatchOutput."""
@@ -342,49 +353,5 @@ def simulate_patient(st: Structure, seed: int, draw_ids: np.ndarray, design: Des
     outs = []
     for k, i in enumerate(ids.tolist()):
         pin = {n: v[k:k + 1] for n, v in pinned.items()} if pinned else None
-        outs.append(PatientSim(st, seed, i, design, pin, hazard=hazard).run())
+        outs.append(PatientSim(structure, seed, i, design, pin, hazard=hazard).run())
     return concat_outputs(outs)
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """Paired comparison of a lane metric summed by product, per period: other - ref, draw by draw."""
-
-    metric: str
-    products: list[str]
-    periods: list[str]
-    mean_ref: np.ndarray  # (products, periods)
-    mean_other: np.ndarray
-    se_diff: np.ndarray  # standard error of the mean paired difference
-    n: int
-
-    @property
-    def diff(self) -> np.ndarray:
-        return self.mean_other - self.mean_ref
-
-    @property
-    def z(self) -> np.ndarray:
-        """diff / se (0 where both engines are identical in every draw)."""
-        return np.divide(self.diff, self.se_diff, out=np.zeros_like(self.diff), where=self.se_diff > 0)
-
-    @property
-    def rel(self) -> np.ndarray:
-        """diff / mean_ref (0 where the reference mean is 0)."""
-        return np.divide(self.diff, self.mean_ref, out=np.zeros_like(self.diff), where=self.mean_ref != 0)
-
-
-def compare_means(st: Structure, ref: BatchOutput, other: BatchOutput, metric: str) -> Agreement:
-    """Mean of `metric` per product and period in two runs of the same draws, with the SE of
-    the paired difference (the draws share their sampled inputs, so pairing removes most of the
-    between-draw variance)."""
-    if not np.array_equal(ref.draw_ids, other.draw_ids):
-        raise ValueError("compare_means needs the same draws in both outputs")
-    P = len(st.products)
-    onehot = np.zeros((st.L, P))
-    onehot[np.arange(st.L), st.lane_product] = 1.0
-    a = np.einsum("blp,lk->bkp", ref.lanes[metric], onehot)
-    b = np.einsum("blp,lk->bkp", other.lanes[metric], onehot)
-    n = a.shape[0]
-    d = b - a
-    se = d.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(d.shape[1:], np.nan)
-    return Agreement(metric, list(st.products), list(st.periods), a.mean(axis=0), b.mean(axis=0), se, n)

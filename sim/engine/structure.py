@@ -7,28 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.periods import month_ordinal
+from sim.periods import month_ordinal, period_labels
 from sim.scenario.schema import Scenario
-
-FREQ_MONTHS = {"month": 1, "quarter": 3, "year": 12}
-
-
-def period_labels(start: int, T: int, freq: str) -> tuple[np.ndarray, list[str]]:
-    """Map each month to its reporting period; labels '2023', '2023Q1' or '2023-01'."""
-    labels: list[str] = []
-    idx = np.empty(T, dtype=np.int64)
-    for t in range(T):
-        o = start + t
-        y, m = divmod(o, 12)
-        lab = {"year": f"{y}", "quarter": f"{y}Q{m // 3 + 1}", "month": f"{y}-{m + 1:02d}"}[freq]
-        if not labels or labels[-1] != lab:
-            labels.append(lab)
-        idx[t] = len(labels) - 1
-    return idx, labels
 
 
 @dataclass(frozen=True)
 class Structure:
+    """Names and index arrays of everything a scenario simulates (see the module docstring)."""
+
     scenario: Scenario
     start: int
     T: int
@@ -72,6 +58,7 @@ class Structure:
 
 
 def build_structure(scn: Scenario, freq: str | None = None) -> Structure:
+    """The structure of a scenario, reported at `freq` (default: the scenario's output frequency)."""
     start = month_ordinal(scn.start)
     T = month_ordinal(scn.end) - start + 1
     freq = freq or scn.output.frequency

@@ -1,0 +1,79 @@
+"""The monthly flow of sim.engine.flow, each step one call of a compiled kernel.
+
+The same months as the numpy `Flow` (its reference), in the same order of operations: the
+state refreshes give the same bits, the month agrees to rounding (tests/test_kernel.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.engine import kernels as K
+from sim.engine.flow import Flow
+
+if TYPE_CHECKING:
+    from sim.engine.market import Market
+
+
+class CompiledFlow(Flow):
+    """`Flow` with the refreshes and the month in sim.engine.kernels."""
+
+    def __init__(self, market: Market) -> None:
+        super().__init__(market)
+        st, p, size = market.structure, market.params, market.size
+        self.cap_lanes = np.ascontiguousarray(self.cap_lanes, dtype=np.int64)
+        self.cap_prods = np.ascontiguousarray(self.cap_prods, dtype=np.int64)
+        self.cell_region = np.ascontiguousarray(st.cell_region, dtype=np.int64)
+        self.lane_cell = np.ascontiguousarray(st.lane_cell, dtype=np.int64)
+        self.no_aff = np.zeros((0, 0, size))
+        self.neg_pq = -(p.bass_p.T + p.bass_q.T)
+        self.growth_t, self.bass_e = np.empty((st.C, size)), np.empty((st.C, size))  # scratch, every month
+
+    def update_ranks(self) -> None:
+        st = self.market.structure
+        changed = np.zeros(st.C, dtype=np.bool_)
+        changed[list(self.changed.rank_cells)] = True
+        K.refresh_ranks(self.market.state.launch_t.T, st.seg_bounds, st.seg_cell, changed, self.rank_table,
+                        self.rank_mult.T)
+
+    def update_reach(self) -> None:
+        self.share_reach = np.empty_like(self.afford)
+        K.refresh_reach(self.afford, self.market.state.avail.T, self.aff_ix, self.aff_bounds,
+                        self.market.state.share.transpose(2, 1, 0), self.share_reach)
+
+    def update_attractiveness(self) -> None:
+        state, av = self.market.state, self.market.state.avail.T
+        self.avail_T, self.attr_T, self.hazard_eff_T = (np.empty(av.shape) for _ in range(3))
+        K.refresh_attr(av, self.market.params.base_attr.T, self.rank_mult.T, state.safety.T, self.hazard_T,
+                       self.avail_T, self.attr_T, self.hazard_eff_T)
+
+    def month(self, t: int, acc: dict[str, np.ndarray]) -> None:
+        st, p, state = self.market.structure, self.market.params, self.market.state
+        per = st.period_of_month[t]
+        growth_t, bass_e, no_aff = self.growth_t, self.bass_e, self.no_aff
+        # the two exps of the month, vectorised, in the reference's order of operations
+        np.multiply(self.log_growth_T, t / 12.0, out=growth_t)
+        np.exp(growth_t, out=growth_t)
+        np.subtract(t, state.t0.T, out=bass_e)
+        bass_e += 0.5
+        bass_e *= 1.0 / 12.0
+        np.maximum(bass_e, 0.0, out=bass_e)  # tau; 0 before the cell's first launch (F = 0)
+        bass_e *= self.neg_pq
+        np.exp(bass_e, out=bass_e)
+        self.refresh()
+        aff = self.aff_ix.size > 0
+        K.month(
+            t,
+            K.Cells(p.eligible0.T, growth_t, bass_e, p.bass_ceiling.T, p.bass_p.T, p.bass_q.T, self.sites_T[t],
+                    self.cell_region),
+            K.Lanes(self.attr_T, state.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T, self.mix.T,
+                    self.lane_cell, st.seg_bounds),
+            self.use_inertia,
+            K.Access(self.afford if aff else no_aff, self.share_reach if aff else no_aff, self.aff_ix,
+                     self.aff_bounds),
+            K.Supply(self.cap_lanes, self.cap_bounds, self.cap_prods, state.capacity.T, self.queue.T,
+                     self.hazard_eff_T, self.net_price_succ),
+            K.Period(acc["demand"][per], acc["served"][per], acc["dropped"][per], acc["waiting"][per],
+                     acc["revenue_local"][per], acc["eligible"][per], acc["addressable"][per]))

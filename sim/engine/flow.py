@@ -1,0 +1,244 @@
+"""The monthly patient flow of a batch, steps 1-5 of the model (docs/MODEL.md), in numpy.
+
+Each month, in each cell (region x indication): eligible patients, class uptake (Bass from the
+cell's first launch), site access; then the product mix (logit on attractiveness x entry order
+x launch ramp, moving with inertia), payer channels and affordability; then each product's
+queue, its capacity shared by its lanes, drop-out. This is the readable reference: the
+compiled flow (sim.engine.compiled) computes the same month in one pass, and the
+patient-level engine asks this one for its expected demand.
+
+Arrays here are (item, draw): the transposes of the engine's (draw, item) views.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.engine import formulas as F
+from sim.engine.inputs import by_draw
+
+if TYPE_CHECKING:
+    from sim.engine.market import Market
+
+ACCUMULATED_LANES = ("demand", "served", "dropped", "waiting", "revenue_local")
+ACCUMULATED_CELLS = ("eligible", "addressable")
+
+
+def accumulators(market: Market) -> dict[str, np.ndarray]:
+    """Per-period sums of the flow, laid out (period, item, draw): a month's slice is one block."""
+    st, size = market.structure, market.size
+    acc = {m: np.zeros((st.NP, st.L, size)) for m in ACCUMULATED_LANES}
+    acc.update({m: np.zeros((st.NP, st.C, size)) for m in ACCUMULATED_CELLS})
+    return acc
+
+
+class SegmentSum:
+    """Sums of consecutive row groups of an (rows, draws) array.
+
+    np.add.reduceat along axis 0 walks each column with a stride of a whole row; here each step
+    adds whole contiguous rows (gathered by index), one step per position within a segment."""
+
+    def __init__(self, starts: np.ndarray, n_rows: int) -> None:
+        starts = np.asarray(starts, dtype=np.int64)
+        lengths = np.diff(np.r_[starts, n_rows])
+        self.starts = starts
+        self.steps = [(np.flatnonzero(lengths > k), starts[lengths > k] + k)
+                      for k in range(1, int(lengths.max(initial=1)))]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = x[self.starts]  # a copy (fancy indexing)
+        for seg, rows in self.steps:
+            out[seg] += x[rows]
+        return out
+
+
+def inv_pos(x: np.ndarray) -> np.ndarray:
+    """1/x where x is a normal positive number, else 0 (empty segments; 1/subnormal would be inf).
+
+    Arithmetic, not np.where / masked divide: those are ~10x slower per element."""
+    return np.reciprocal(np.maximum(x, 1e-300)) * (x > 1e-300)
+
+
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of equal consecutive keys starts, and each element's run index."""
+    if not keys.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).astype(np.int64)
+    return starts, np.cumsum(np.r_[0, keys[1:] != keys[:-1]]).astype(np.int64)
+
+
+class Flow:
+    """The numpy monthly flow of one batch, and the arrays derived from the market's state.
+
+    Built at t + 0.5 of month 0, after month 0's events (as the engine's process starts)."""
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        st, p, size = market.structure, market.params, market.size
+        # lanes in regions with an affordability curve, by cell
+        self.aff_ix = np.flatnonzero(p.lane_aff)
+        self.aff_starts, self.aff_seg = _groups(st.lane_cell[self.aff_ix])
+        self.aff_bounds = np.r_[self.aff_starts, self.aff_ix.size].astype(np.int64)
+        # lanes of capacity-limited products, grouped by product, for the shared queue
+        capped = np.isfinite(market.state.capacity).any(axis=0)
+        for ev in market.scenario.events.values():  # a capacity event can limit a product that had no limit
+            if ev.type == "capacity":
+                capped[st.products.index(ev.product)] = True
+        cl = np.flatnonzero(capped[st.lane_product])
+        self.cap_lanes = cl[np.argsort(st.lane_product[cl], kind="stable")]
+        prods = st.lane_product[self.cap_lanes]
+        self.cap_starts, self.cap_seg = _groups(prods)
+        self.cap_prods = prods[self.cap_starts] if prods.size else np.zeros(0, np.int64)
+        self.cap_bounds = np.r_[self.cap_starts, self.cap_lanes.size].astype(np.int64)
+        rm = p.ramp_months.T
+        with np.errstate(divide="ignore"):
+            self.inv_ramp_T = np.ascontiguousarray(np.where(rm > 0, 1.0 / np.maximum(rm, 1e-300), np.inf))
+        self.inertia_T = np.ascontiguousarray(p.inertia.T[st.lane_cell])
+        self.use_inertia = bool((p.inertia > 0).any())
+        self.seg_sum = SegmentSum(st.seg_starts, st.L)
+        self.cap_sum = SegmentSum(self.cap_starts, self.cap_lanes.size)
+        self.log_growth_T = np.log1p(p.growth.T)
+        self.hazard_T = np.ascontiguousarray(p.hazard.T[st.lane_cell])
+        self.sites_T = np.ascontiguousarray(p.sites.transpose(2, 1, 0))  # (T, R, B)
+        self.succ_T = np.ascontiguousarray(p.success.T[st.lane_product])
+        # rank ** -elasticity for every rank a lane can have, per (cell, rank - 1, draw)
+        n = int(np.diff(st.seg_bounds).max(initial=1))
+        self.rank_table = np.ascontiguousarray(
+            F.entry_rank_multiplier(np.arange(1.0, n + 1.0)[None, :, None], p.entry_elasticity.T[:, None, :]))
+        # the flow's own state: product mix, queues, entry-rank multipliers
+        self.mix = by_draw(size, st.L)
+        self.queue = by_draw(size, st.L)
+        self.rank_mult = by_draw(size, st.L, fill=1.0)
+        self.changed = market.state.changed
+        self.changed.attractiveness = True
+        self.changed.net_price = True
+
+    # ------------------------------------------------------------------ derived from the state
+    def refresh(self) -> None:
+        """Bring what this month's events changed (entry ranks, access, attractiveness) up to date."""
+        ch = self.changed
+        if ch.ranks:
+            self.update_ranks()
+            ch.rank_cells.clear()
+            ch.ranks = False
+            ch.attractiveness = True
+        if ch.access:
+            if self.aff_ix.size:
+                if ch.affordability:  # launches and withdrawals change only who can reach what
+                    self.update_affordability()
+                    ch.affordability = False
+                self.update_reach()
+            ch.access = False
+        if ch.attractiveness:
+            self.update_attractiveness()
+            ch.attractiveness = False
+
+    def update_ranks(self) -> None:
+        """Entry rank of each launched product in its cell (ties share a rank), as a multiplier."""
+        st, lt = self.market.structure, self.market.state.launch_t
+        elasticity = self.market.params.entry_elasticity
+        bounds = list(st.seg_starts[1:]) + [st.L]
+        for sg, (a, b) in enumerate(zip(st.seg_starts.tolist(), bounds, strict=True)):
+            if int(st.seg_cell[sg]) not in self.changed.rank_cells:
+                continue
+            seg = lt[:, a:b]
+            rank = 1.0 + (seg[:, None, :] < seg[:, :, None]).sum(axis=2)
+            self.rank_mult[:, a:b] = F.entry_rank_multiplier(rank, elasticity[:, st.seg_cell[sg], None])
+
+    def update_affordability(self) -> None:
+        """Share of each payer channel's patients who can pay each lane's out-of-pocket amount,
+        (channel, affordable lane, draw); only lanes in regions with an affordability curve."""
+        ax, state, p = self.aff_ix, self.market.state, self.market.params
+        reg = self.market.structure.lane_region[ax]
+        x = state.oop.transpose(2, 1, 0)[:, ax, :] * state.price.T[ax][None, :, :]
+        a = F.affordable_share(x, p.aff_median.T[reg][None], p.aff_sigma.T[reg][None])
+        self.afford = np.ascontiguousarray(a)  # C order: the compiled kernel has one specialisation
+
+    def update_reach(self) -> None:
+        """Each channel's reach per cell (its most affordable available lane) x the lane's share."""
+        am = self.afford * self.market.state.avail.T[self.aff_ix][None, :, :]
+        reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
+        self.share_reach = np.ascontiguousarray(self.market.state.share.transpose(2, 1, 0)[:, self.aff_ix, :] * reach)
+
+    def update_attractiveness(self) -> None:
+        """Attractiveness of what is available; drop-out hazard (1 for what is not)."""
+        state, av = self.market.state, self.market.state.avail.T
+        self.avail_T = av.astype(float)
+        self.attr_T = self.avail_T * self.market.params.base_attr.T * self.rank_mult.T * state.safety.T
+        self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
+
+    @property
+    def net_price_succ(self) -> np.ndarray:
+        """(lanes, draws) net price per manufacturing slot used (only successful products are paid)."""
+        if self.changed.net_price:
+            self._nps = self.market.state.price.T * (1.0 - self.market.params.gtn.T) * self.succ_T
+            self.changed.net_price = False
+        return self._nps
+
+    # ------------------------------------------------------------------ the month
+    def demand_T(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Month t, steps 1-4: eligible and addressable patients per cell (C, B), demand per lane (L, B)."""
+        st, p, state = self.market.structure, self.market.params, self.market.state
+        self.refresh()
+        # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
+        elig = p.eligible0.T * np.exp(self.log_growth_T * (t / 12.0)) * (1.0 / 12.0)
+        tau = (t - state.t0.T + 0.5) * (1.0 / 12.0)  # -inf before the first launch: F(-inf) = F(0) = 0
+        pool = elig * (p.bass_ceiling.T * F.bass_cdf(tau, p.bass_p.T, p.bass_q.T)) * self.sites_T[t][st.cell_region]
+        # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
+        attract = self.attr_T * F.launch_ramp(t - state.launch_t.T, self.inv_ramp_T)
+        target = attract * inv_pos(self.seg_sum(attract))[st.lane_seg]
+        mix_T = self.mix.T
+        if self.use_inertia:
+            mix = (self.inertia_T * mix_T + (1.0 - self.inertia_T) * target) * self.avail_T
+            ctot = self.seg_sum(mix)
+            # renormalise; a cell whose mix is empty (first launch) takes the target directly
+            mix_T[...] = mix * inv_pos(ctot)[st.lane_seg] + target * (ctot <= 1e-300)[st.lane_seg]
+        else:
+            mix_T[...] = target
+        pool_l = pool[st.lane_cell]
+        demand = pool_l * mix_T
+        ax = self.aff_ix
+        if ax.size:
+            # each payer channel's patients choose among the products they can afford
+            ac = self.afford * mix_T[ax][None, :, :]
+            den = np.add.reduceat(ac, self.aff_starts, axis=1)
+            w = (self.share_reach * ac * inv_pos(den)[:, self.aff_seg, :]).sum(axis=0)
+            demand[ax] = pool_l[ax] * w
+        return elig, pool, demand
+
+    def demand(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`demand_T` as (draw, item) views."""
+        elig, pool, demand = self.demand_T(t)
+        return elig.T, pool.T, demand.T
+
+    def serve_T(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step 5 on (L, B): queue, capacity shared by a product's lanes, drop-out."""
+        queue = self.queue.T
+        q = queue + demand
+        served = q * self.avail_T
+        cl = self.cap_lanes
+        if cl.size:
+            qc = served[cl]
+            qp = self.cap_sum(qc)
+            cap = self.market.state.capacity.T[self.cap_prods]
+            ratio_p = np.divide(cap, qp, out=np.ones_like(qp), where=qp > cap)  # exactly 1 when not binding
+            served[cl] = qc * ratio_p[self.cap_seg]
+        rest = q - served
+        dropped = rest * self.hazard_eff_T
+        queue[...] = rest - dropped
+        return served, dropped, queue
+
+    def month(self, t: int, acc: dict[str, np.ndarray]) -> None:
+        """Month t of every draw, added into its period's accumulators."""
+        per = self.market.structure.period_of_month[t]
+        elig, pool, demand = self.demand_T(t)
+        served, dropped, waiting = self.serve_T(demand)
+        acc["demand"][per] += demand
+        acc["served"][per] += served
+        acc["dropped"][per] += dropped
+        acc["waiting"][per] = waiting
+        acc["revenue_local"][per] += served * self.net_price_succ
+        acc["eligible"][per] += elig
+        acc["addressable"][per] += pool

@@ -1,0 +1,112 @@
+"""Everything that happens in a batch, put on its calendar: launches, capacity expansions,
+deal payments, the scenario's events and the yearly price changes.
+
+The order here is the order in which their timing and values are sampled (part of the
+results under a Sobol design) and in which same-month actions apply.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.engine.calendar import Action
+from sim.engine.events import event_action
+from sim.engine.state import ENTRY, PRICE
+
+if TYPE_CHECKING:
+    from sim.engine.market import Market
+
+
+def schedule_all(market: Market) -> None:
+    """Schedule the batch; month 0's actions are applied when the simulation starts."""
+    st, scn, cal, sampler = market.structure, market.scenario, market.calendar, market.sampler
+    for p, r, i in st.lanes:  # every trigger exists up front: same event columns in every batch
+        for name in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"):
+            cal.trigger(name)
+    for eid in scn.events:
+        cal.trigger(f"event:{eid}")
+    for lane, (p, r, i) in enumerate(st.lanes):
+        spec = scn.products[p].regions[r].launches[i]
+        cal.timed(spec, f"products.{p}.regions.{r}.launches.{i}", launch_action(market, lane))
+    everyone = np.arange(market.size)
+    for j, p in enumerate(st.products):
+        prod = scn.products[p]
+        if prod.capacity is not None:
+            for k, step in enumerate(prod.capacity.expansions):
+                name = f"products.{p}.capacity.expansions[{k}]"
+                t = np.floor(sampler.value(step.date, name + ".date") - st.start)
+                cal.at(everyone, t, capacity_action(market, j, sampler.value(step.capacity, name + ".capacity")))
+        schedule_deals(market, p)
+    for eid, ev in scn.events.items():
+        cal.timed(ev, f"events.{eid}", event_action(market, eid, ev), rounds=ev.rounds)
+    first_jan = (12 - st.start % 12) % 12 or 12  # the stated price holds until the first January
+    if first_jan < st.T:
+        cal.queue(first_jan, yearly_prices, market, first_jan)
+    cal.start()
+
+
+def launch_action(market: Market, lane: int) -> Action:
+    """A product's launch in one market: available from then on, unless withdrawn before."""
+    st, state = market.structure, market.state
+    p, r, i = st.lanes[lane]
+    c = int(st.lane_cell[lane])
+    affordable = bool(market.params.lane_aff[lane])  # affordability only matters in regions with a curve
+    fires = [market.calendar.trigger(n) for n in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}")]
+
+    def act(idx: np.ndarray, t: np.ndarray) -> None:
+        ok = ~state.withdrawn[idx, lane]  # withdrawn before launch: the launch never happens
+        if not ok.all():
+            idx, t = idx[ok], t[ok]
+        state.avail[idx, lane] = True
+        state.launch_t[idx, lane] = t
+        state.t0[idx, c] = np.minimum(state.t0[idx, c], t)
+        state.changed.mark((ENTRY,), affordable=affordable, cell=c)
+        market.calendar.fire(fires, idx, t)
+
+    return act
+
+
+def capacity_action(market: Market, product: int, value: np.ndarray) -> Action:
+    """A capacity expansion of the product's manufacturing (slots per month)."""
+    def act(idx: np.ndarray, t: np.ndarray) -> None:
+        market.state.capacity[idx, product] = value[idx]
+
+    return act
+
+
+def schedule_deals(market: Market, product: str) -> None:
+    """A product's deal payments: upfront on its date, each milestone when its event fires."""
+    st, sampler = market.structure, market.sampler
+    cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
+    prod = market.scenario.products[product]
+    own = cp_ix[(prod.company, product)]
+    for k, d in enumerate(prod.deals):
+        par = cp_ix[(d.partner, product)]
+        base = f"products.{product}.deals[{k}]"
+        if d.upfront_date is not None:
+            amt = sampler.value(d.upfront, base + ".upfront")
+            t = np.floor(sampler.value(d.upfront_date, base + ".upfront_date") - st.start)
+            market.calendar.at(np.arange(market.size), t, _payment(market, par, own, amt))
+        for j, ms in enumerate(d.milestones):
+            amt = sampler.value(ms.amount, f"{base}.milestones[{j}].amount")
+            market.calendar.after(ms.on).dependents.append(_payment(market, par, own, amt))
+
+
+def _payment(market: Market, payer: int, payee: int, amount: np.ndarray) -> Action:
+    def act(idx: np.ndarray, t: np.ndarray) -> None:
+        market.book_payment(idx, t, payer, payee, amount)
+
+    return act
+
+
+def yearly_prices(market: Market, t: int) -> None:
+    """Every January, launched products' list prices move by their yearly change (the stated
+    price holds at the later of launch and scenario start); then the next January is queued."""
+    state = market.state
+    prices = state.price.T  # (lanes, draws), in place so views stay valid
+    np.multiply(prices, 1.0 + market.params.price_change.T, out=prices, where=t > state.launch_t.T)
+    state.changed.mark((PRICE,), affordable=bool(market.params.lane_aff.any()))
+    if t + 12 < market.structure.T:
+        market.calendar.queue(t + 12, yearly_prices, market, t + 12)
