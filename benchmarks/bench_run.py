@@ -145,7 +145,7 @@ def _child_engine(spec: dict[str, Any]) -> dict[str, Any]:
 
     from sim.engine.batch import simulate_batch
     from sim.engine.structure import build_structure
-    from sim.runner import default_batch_size
+    from sim.runner.batches import default_batch_size
     from sim.scenario import load_scenario
 
     st = build_structure(load_scenario(spec["scenario"]).scenario)

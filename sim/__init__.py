@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_scenario": "sim.scenario",
     "Scenario": "sim.scenario",
-    "run": "sim.runner",
+    "run": "sim.api",
     "Results": "sim.results",
     "summarize": "sim.results",
     "plot_fan": "sim.plots",

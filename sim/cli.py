@@ -62,7 +62,9 @@ def _count_uncertain(obj: Any, pred: Any) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import json
 
-    from sim.runner import WorkerPool, default_out_dir, run
+    from sim.api import run
+    from sim.runner import WorkerPool
+    from sim.runner.folders import default_out_dir
     from sim.scenario import load_scenario
 
     # the workers start (and load numba's kernels) while this process reads the scenario

@@ -51,7 +51,7 @@ class Comparison:
         return b[rng.integers(b.shape[0], size=m)] - a[rng.integers(a.shape[0], size=m)]
 
     def period_index(self, period: str | None) -> int:
-        from sim.results import period_index
+        from sim.results.folder import period_index
 
         return period_index(self.periods, period)
 

@@ -22,40 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.errors import ScenarioError
+from sim.results.stats import order_statistic_ranks
+from sim.vocab import PERCENTILES
 
 if TYPE_CHECKING:  # the summary's workers use the order statistics here without pandas
     import pandas as pd
-
-PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
-
-
-def order_statistic_ranks(n: int, q: float, conf: float = 0.95) -> tuple[int, int]:
-    """0-based indices (lo, hi) of the sorted draws bounding a distribution-free `conf`
-    confidence interval for the q-quantile of n draws (clamped to the sample)."""
-    if n < 1:
-        raise ValueError("need at least one draw")
-    a = (1.0 - conf) / 2.0
-    lo = binom_ppf(a, n, q)  # draws below the quantile: lower limit is order statistic lo (1-based)
-    hi = binom_ppf(1.0 - a, n, q) + 1
-    return max(lo, 1) - 1, min(hi, n) - 1
-
-
-def binom_ppf(u: float, n: int, p: float) -> int:
-    """Smallest k with P(Binomial(n, p) <= k) >= u: scipy.stats.binom.ppf's own steps from
-    scipy.special, because importing scipy.stats costs ~0.5 s in every summary process."""
-    from scipy import special
-
-    if u <= 0.0:
-        return -1
-    if u >= 1.0:
-        return n
-    k = min(max(math.ceil(float(special.bdtrik(u, n, p))), 0), n)  # a guess; then the definition
-    while k > 0 and special.bdtr(k - 1, n, p) >= u:
-        k -= 1
-    while k < n and special.bdtr(k, n, p) < u:
-        k += 1
-    return k
-
 
 def quantile_ci(x: np.ndarray, q: float, conf: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Distribution-free confidence interval of the q-quantile along `axis` (order statistics)."""

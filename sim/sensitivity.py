@@ -28,24 +28,13 @@ from sim.engine.batch import simulate_batch
 from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure, build_structure
 from sim.errors import ScenarioError, did_you_mean
-from sim.results import Results
+from sim.results.folder import memory_results
 from sim.scenario import LoadedScenario, Scenario, load_scenario
 
 GATE_SUFFIX = ".fires"
 
 
 # ---------------------------------------------------------------------------- evaluation
-class _MemoryResults(Results):
-    """A Results view over one in-memory batch, so grouping is the same code as for folders."""
-
-    def __init__(self, meta: dict[str, Any], out: BatchOutput) -> None:
-        super().__init__(Path("<memory>"), meta=meta)
-        self._tables = {"lanes": out.lanes, "cells": out.cells, "companies": out.companies}
-
-    def array(self, metric: str, table: str = "lanes", dtype: Any = np.float64) -> np.ndarray:
-        return np.asarray(self._tables[table][metric], dtype=dtype).transpose(0, 2, 1)
-
-
 @dataclass
 class Output:
     """The output analysed: `metric` summed over `group` of grouping `by` (after `filters`)."""
@@ -79,12 +68,9 @@ class Evaluator:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        from sim.runner import default_batch_size, structure_meta
+        from sim.runner.batches import default_batch_size
 
         self.st: Structure = build_structure(self.scenario)
-        self.meta = {"structure": structure_meta(self.st), "frequency": self.st.freq,
-                     "scenario": self.scenario.name,
-                     "reporting_currency": self.scenario.reporting_currency}
         self.batch_size = self.batch_size or default_batch_size(self.st, 100_000, 1)
         probe = self._simulate(np.arange(2), None)
         groups, self.periods, _ = self._group(probe)
@@ -105,10 +91,10 @@ class Evaluator:
 
     def _group(self, out: BatchOutput) -> tuple[list[str], list[str], np.ndarray]:
         o = self.output
-        return _MemoryResults(self.meta, out).grouped(o.metric, o.by, filters=o.filters, freq=o.freq)
+        return memory_results(self.st, out).grouped(o.metric, o.by, filters=o.filters, freq=o.freq)
 
     def period_index(self, period: str | None) -> int:
-        from sim.results import period_index
+        from sim.results.folder import period_index
 
         return period_index(self.periods, period)
 

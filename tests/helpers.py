@@ -30,7 +30,8 @@ def assert_same_parts(got: Path, ref: Path, metrics: list[tuple[str, str]], draw
     """Two results folders hold the same part files, equal tables, bit-identical metric arrays."""
     import pandas as pd
 
-    from sim.results import PART_TABLES, Results
+    from sim.results import Results
+    from sim.vocab import PART_TABLES
 
     a, b = Results(got), Results(ref)
     for table in PART_TABLES:

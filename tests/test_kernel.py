@@ -76,7 +76,7 @@ def test_unknown_kernel_is_refused() -> None:
 
 # ------------------------------------------------------------------ summary order statistics
 def _row_stats(x: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from sim.engine.kernels import row_stats
+    from sim.results.kernels import row_stats
 
     mean, sd, vals = np.empty(x.shape[0]), np.empty(x.shape[0]), np.empty((x.shape[0], ranks.size))
     row_stats(np.ascontiguousarray(x, dtype=np.float32), ranks, mean, sd, vals)
@@ -153,9 +153,11 @@ def test_warm_up_loads_every_signature_a_run_uses(tmp_path) -> None:
     code = f"""
 import numpy as np
 from sim.engine import kernels as kernel
+from sim.results import kernels as summary
+from sim.runner.pool import warm_up_kernels
 from sim.sampling import rng, tables
-kernel.warm_up()
-KERNELS = {{"month": kernel, "group_rows": kernel, "row_stats": kernel, "hashed_uniforms": rng,
+warm_up_kernels()
+KERNELS = {{"month": kernel, "group_sums": summary, "row_stats": summary, "hashed_uniforms": rng,
            "table_interp": tables, "refresh_attr": kernel, "refresh_reach": kernel, "refresh_ranks": kernel,
            "finish": kernel}}
 before = {{f: len(getattr(m, f).signatures) for f, m in KERNELS.items()}}

@@ -164,7 +164,7 @@ def test_parts_layout_and_reading_folders_of_the_old_layout(tmp_path) -> None:
     part_layout in metadata.json) reads the same."""
     import pyarrow.parquet as pq
 
-    from sim.results import PART_LAYOUT
+    from sim.results.parts import PART_LAYOUT
 
     new = run(load_scenario(EXAMPLE), draws=13, seed=2, out=tmp_path / "new", workers=1, batch_size=5)
     res = Results(new)
@@ -184,7 +184,7 @@ def test_parts_layout_and_reading_folders_of_the_old_layout(tmp_path) -> None:
 
     shutil.copytree(new, old)
     for table in ("lanes", "cells", "companies"):
-        n_items = len(res._labels(table, "total"))
+        n_items = len(res.labels(table, "total"))
         for f in sorted((old / "parts").glob(f"{table}-*.parquet")):
             t = pq.read_table(f)
             B = t.num_rows // (NP * n_items)
@@ -215,12 +215,14 @@ def test_a_worker_never_imports_pandas(tmp_path) -> None:
 
     code = f"""
 import sys
-from sim.runner import _warm_worker, _run_task, BatchTask
+from sim.runner.batches import BatchTask
+from sim.runner.pool import warm_worker as _warm_worker
+from sim.runner.tasks import run_task as _run_task
 _warm_worker()
 from sim.scenario import load_scenario
 ld = load_scenario({str(REPO / "scenarios" / "cart_2022.yaml")!r})
 _run_task(BatchTask(0, 0, 20), 1, {str(tmp_path)!r}, "mc", 20, "batch", None, (ld.data, ld.sha256, None))
-from sim.results import _item_stats
+from sim.results.summary import _item_stats
 _item_stats([{str(tmp_path / "summary-000000.npy")!r}], 0, 10)
 assert "pandas" not in sys.modules
 """
@@ -260,7 +262,7 @@ def test_event_calendar_keeps_simpys_order(example_structure) -> None:
 def test_default_batches_are_whole_rounds_within_the_memory_cap(example_structure, draws, workers) -> None:
     """Batches come in whole rounds of the workers (none idles while another runs a last batch)
     unless the run is tiny, never exceed the memory-based cap, and cover every draw."""
-    from sim.runner import DEFAULT_BATCH_ELEMENTS, default_batch_size, plan_batches
+    from sim.runner.batches import DEFAULT_BATCH_ELEMENTS, default_batch_size, plan_batches
 
     st_ = example_structure
     size = default_batch_size(st_, draws, workers)

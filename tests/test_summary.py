@@ -13,8 +13,9 @@ import pytest
 from helpers import REPO
 from scipy.stats import binom
 
-from sim.convergence import binom_ppf, order_statistic_ranks
-from sim.results import AGGREGATES, Results, summary_frame, write_summary
+from sim.results import Results
+from sim.results.stats import binom_ppf, order_statistic_ranks
+from sim.results.summary import AGGREGATES, summary_frame, write_summary
 from sim.runner import run
 from sim.scenario import load_scenario
 
@@ -61,7 +62,7 @@ def test_summary_does_not_depend_on_worker_processes_or_batches(cart_run, tmp_pa
 
 def test_summary_frame_in_parallel_equals_serial(tmp_path) -> None:
     # keep the aggregates (a run removes them): summarize=False, then build both frames from them
-    from sim.results import aggregate_file
+    from sim.results.summary import aggregate_file
 
     p = run(load_scenario(REPO / "scenarios" / "example_small.yaml"), draws=40, seed=2, out=tmp_path / "r",
             batch_size=15, summarize=False)
@@ -69,11 +70,11 @@ def test_summary_frame_in_parallel_equals_serial(tmp_path) -> None:
     serial = summary_frame(res)  # general path (no aggregates left)
     # write aggregates for the stored parts again and use the fast path, 1 and 2 processes
     from sim.engine.structure import build_structure
-    from sim.results import aggregates_bytes, batch_aggregates
-    from sim.runner import simulate
+    from sim.results.summary import aggregates_bytes, batch_aggregates
+    from sim.runner.tasks import simulate
 
     st = build_structure(load_scenario(REPO / "scenarios" / "example_small.yaml").scenario)
-    from sim.runner import plan_batches
+    from sim.runner.batches import plan_batches
 
     for task in plan_batches(40, 15):
         out = simulate(st, 2, task, "mc", 40, "batch")
@@ -134,7 +135,7 @@ def test_monthly_runs_report_quarters_and_years_too(tmp_path) -> None:
 
 def test_aggregate_rows_are_read_by_byte_range_and_damage_is_reported(tmp_path) -> None:
     from sim.errors import ScenarioError
-    from sim.results import _read_rows
+    from sim.results.summary import _read_rows
 
     x = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
     f = tmp_path / "summary-000000.npy"
@@ -151,7 +152,7 @@ def test_aggregate_rows_are_read_by_byte_range_and_damage_is_reported(tmp_path) 
 def test_summary_text_is_what_pandas_would_write(cart_run, monkeypatch) -> None:
     """summary.csv is formatted without pandas; it must be byte for byte what
     DataFrame.to_csv(float_format="%.6g") wrote before (NaN empty, inf, quoting)."""
-    import sim.results as R
+    import sim.results.summary as R
 
     res = Results(cart_run)
     assert R.summary_text(res) == summary_frame(res).to_csv(index=False, float_format="%.6g")
@@ -176,7 +177,7 @@ def test_summary_text_is_what_pandas_would_write(cart_run, monkeypatch) -> None:
 def test_csv_fields_are_quoted_as_the_csv_module_does(text: str) -> None:
     import csv
 
-    from sim.results import _csv_field
+    from sim.results.summary import _csv_field
 
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([text, "x"])

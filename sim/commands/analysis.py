@@ -58,8 +58,8 @@ def _check_positive(name: str, v: int | None) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
+    from sim.api import run
     from sim.compare import format_table, load_comparison, write_comparison
-    from sim.runner import run
     from sim.scenario import load_scenario
 
     if len(args.inputs) < 2:
@@ -184,7 +184,7 @@ def cmd_converge(args: argparse.Namespace) -> int:
           f"after {res.draws} draws")
     print(f"  `sim run {args.file} --draws {res.draws} --seed {args.seed}` reproduces these draws exactly")
     if args.save_results:
-        from sim.runner import run
+        from sim.api import run
 
         path = run(loaded, draws=res.draws, seed=args.seed, out=out / "results", force=True)
         print(f"  results: {path}")

@@ -1,0 +1,48 @@
+"""Writing a batch into a results folder's parts/: its summary aggregates and five tables.
+
+Each file is written atomically; 'inputs' last, so its presence marks the batch done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sim.engine.outputs import BatchOutput
+from sim.engine.structure import Structure
+from sim.io import atomic_npy, atomic_write
+from sim.results.parts import batch_table, parquet_bytes, write_parquet
+from sim.results.summary import AGGREGATES, aggregate_file, aggregates_bytes, batch_aggregates
+from sim.vocab import PART_TABLES
+
+
+def write_tables(tables: dict[str, bytes], parts: Path, index: int) -> None:
+    """Write one batch's files (as bytes, from a remote worker), each atomically; 'inputs' last,
+    so its presence marks the batch done."""
+    for name in (AGGREGATES, *PART_TABLES):
+        data = tables[name]
+        path = aggregate_file(parts, index) if name == AGGREGATES else parts / f"{name}-{index:06d}.parquet"
+        atomic_write(path, lambda tmp, b=data: Path(tmp).write_bytes(b))
+
+
+def batch_done(parts: Path, index: int) -> bool:
+    return all((parts / f"{name}-{index:06d}.parquet").exists() for name in PART_TABLES)
+
+
+def batch_files(st: Structure, out: BatchOutput) -> dict[str, bytes]:
+    """Everything one batch writes, as file contents: for shipping from a remote (dask) worker."""
+    files = {AGGREGATES: aggregates_bytes(batch_aggregates(st, out))}
+    for name in PART_TABLES:
+        files[name] = parquet_bytes(batch_table(st, out, name))
+    return files
+
+
+def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
+    """Write one batch: the summary aggregates, then each table built, written and freed in
+    turn (memory holds one table at a time), 'inputs' last to mark the batch done."""
+    atomic_npy(aggregate_file(parts, index), batch_aggregates(st, out))  # freed once written
+    for name in PART_TABLES:
+        table = batch_table(st, out, name)
+        atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, t=table: write_parquet(t, tmp))
+        del table
+
+
