@@ -27,7 +27,7 @@ _EXPORTS = {
     "summarize": "sim.results",
     "plot_fan": "sim.plots",
     "fan_chart": "sim.plots",
-    "load_actuals": "sim.plots",
+    "load_actuals": "sim.analysis.actuals",
     "simulate_batch": "sim.engine.batch",
     "simulate_patient": "sim.engine.patient",
     "build_structure": "sim.engine.structure",

@@ -153,9 +153,10 @@ def run_records(path: Path) -> dict[str, Any]:
 def sensitivity_records(path: Path) -> dict[str, Any]:
     """Tornado, rank correlations and Sobol indices (their input order matters)."""
     from sim import load_scenario
-    from sim.sensitivity import Evaluator, Output, rank_sensitivity, sobol_indices, tornado
+    from sim.analysis.evaluator import Evaluator, Measure
+    from sim.analysis.sensitivity import rank_sensitivity, sobol_indices, tornado
 
-    ev = Evaluator(load_scenario(path).scenario, Output("revenue", "total"), seed=SEED)
+    ev = Evaluator(load_scenario(path).scenario, Measure("revenue", "total"), seed=SEED)
     inputs = ev.uncertain_inputs()
     tor = tornado(ev, inputs, None, draws=16)
     ranks = rank_sensitivity(ev, 32, inputs)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers import ACTUALS, REPO, needs_actuals
 
-from sim.calibration import coverage
+from sim.analysis.calibration import coverage
 from sim.cli import main
 from sim.errors import ScenarioError
 from sim.results import Results

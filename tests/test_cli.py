@@ -118,7 +118,8 @@ def test_summary_errors_are_user_errors(results_dir, tmp_path, capsys) -> None:
 def test_fan_chart_overlays_actuals_summed_by_target(results_dir) -> None:
     import pandas as pd
 
-    from sim.plots import load_actuals, plot_fan
+    from sim.analysis.actuals import load_actuals
+    from sim.plots import plot_fan
     from sim.results import Results
 
     actuals = load_actuals(ACTUALS, "target")

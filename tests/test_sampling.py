@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 from helpers import base_scenario, example_scenario, load_dict, write_scenario
 from scipy.stats import spearmanr
 
-from sim.commands.analysis import register
-from sim.convergence import (
-    order_statistic_ranks,
+from sim.analysis.convergence import (
     percentile_se,
     quantile_ci,
     quantile_se,
     relative_se,
     run_until,
 )
+from sim.analysis.evaluator import Evaluator, Measure
+from sim.cli import build_parser
 from sim.engine.batch import simulate_batch
 from sim.engine.structure import build_structure
+from sim.results.stats import order_statistic_ranks
 from sim.sampling.correlation import CorrelatedDesign, gaussian_copula, iman_conover
 from sim.sampling.designs import make_design
-from sim.sensitivity import Evaluator, Output
 
 PRICE = "products.A.regions.US.price"
 CEILING = "indications.X.uptake.ceiling"
@@ -144,7 +142,7 @@ def test_percentile_se_shapes_and_relative_se():
 
 
 def test_run_until_equals_a_single_run_of_the_final_size(tmp_path):
-    ev = Evaluator(load_dict(tmp_path, example_scenario()), Output("revenue"), seed=3)
+    ev = Evaluator(load_dict(tmp_path, example_scenario()), Measure("revenue"), seed=3)
     p = ev.period_index("2030")
     res = run_until(lambda ids: ev.run(ids)[0], p, until_se=0.008, batch=150, max_draws=3000)
     assert res.converged and res.draws % 150 == 0 and res.history["rel_se"].iloc[-1] <= 0.008
@@ -158,8 +156,7 @@ def test_run_until_equals_a_single_run_of_the_final_size(tmp_path):
 
 def test_cli_converge(tmp_path, capsys):
     path = write_scenario(tmp_path, example_scenario())
-    ap = argparse.ArgumentParser()
-    register(ap.add_subparsers(dest="cmd", required=True))
+    ap = build_parser()
     out = tmp_path / "conv"
     args = ap.parse_args(["converge", str(path), "--period", "2030", "--until-se", "0.02", "--batch", "100",
                           "--out", str(out), "--quiet"])

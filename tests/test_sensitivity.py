@@ -3,20 +3,13 @@ rank correlations, gates, and agreement of the in-memory evaluator with a writte
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import base_scenario, example_scenario, load_dict, write_scenario
 
-from sim.commands.analysis import register
-from sim.errors import ScenarioError
-from sim.results import Results
-from sim.runner import run
-from sim.sensitivity import (
-    Evaluator,
-    Output,
+from sim.analysis.evaluator import Evaluator, Measure
+from sim.analysis.sensitivity import (
     rank_correlations,
     rank_sensitivity,
     sensitivity,
@@ -24,6 +17,10 @@ from sim.sensitivity import (
     sobol_indices,
     tornado,
 )
+from sim.cli import build_parser
+from sim.errors import ScenarioError
+from sim.results import Results
+from sim.runner import run
 
 PRICE = "products.A.regions.US.price"
 COGS = "products.A.cogs"
@@ -42,7 +39,7 @@ def additive() -> dict:
 @pytest.fixture(scope="module")
 def add_ev(tmp_path_factory: pytest.TempPathFactory) -> Evaluator:
     scn = load_dict(tmp_path_factory.mktemp("sens"), additive())
-    return Evaluator(scn, Output("gross_profit"), seed=5)
+    return Evaluator(scn, Measure("gross_profit"), seed=5)
 
 
 def test_sobol_wrapper_matches_analytic_linear_function():
@@ -112,7 +109,7 @@ def test_rank_correlations_handle_constant_columns():
 
 
 def test_gate_pinned_at_p10_does_not_fire_and_at_p90_fires(tmp_path):
-    ev = Evaluator(load_dict(tmp_path, example_scenario()), Output("revenue", "product", "Ciltacel"), seed=0)
+    ev = Evaluator(load_dict(tmp_path, example_scenario()), Measure("revenue", "product", "Ciltacel"), seed=0)
     gate = "products.Ciltacel.regions.US.launches.MM_5L.fires"  # probability 0.85
     assert gate in ev.uncertain_inputs()
     df = tornado(ev, [gate], "2030", draws=40).set_index("input")
@@ -125,7 +122,7 @@ def test_evaluator_agrees_with_a_written_run(tmp_path):
     path = write_scenario(tmp_path, example_scenario())
     res = Results(run(path, draws=30, seed=2, out=tmp_path / "r", summarize=False))
     groups, periods, arr = res.grouped("revenue", "product")
-    ev = Evaluator(load_dict(tmp_path, example_scenario(), "again.yaml"), Output("revenue", "product", "Axicel"), seed=2)
+    ev = Evaluator(load_dict(tmp_path, example_scenario(), "again.yaml"), Measure("revenue", "product", "Axicel"), seed=2)
     y, rec = ev.run(np.arange(30))
     assert ev.periods == periods
     np.testing.assert_allclose(y, arr[:, groups.index("Axicel"), :], rtol=1e-6)
@@ -136,18 +133,20 @@ def test_evaluator_agrees_with_a_written_run(tmp_path):
 def test_output_selection_errors(tmp_path):
     scn = load_dict(tmp_path, example_scenario())
     with pytest.raises(ScenarioError, match="choose one with --group"):
-        Evaluator(scn, Output("revenue", "product"))
+        Evaluator(scn, Measure("revenue", "product"))
     with pytest.raises(ScenarioError, match="did you mean 'Axicel'"):
-        Evaluator(scn, Output("revenue", "product", "Axcel"))
-    ev = Evaluator(scn, Output("revenue"))
+        Evaluator(scn, Measure("revenue", "product", "Axcel"))
+    ev = Evaluator(scn, Measure("revenue"))
     with pytest.raises(ScenarioError, match="not a reported period"):
         ev.period_index("2045")
 
 
 def test_sensitivity_report_files(tmp_path):
     path = write_scenario(tmp_path, additive())
-    rep = sensitivity(path, metric="gross_profit", period="2022", draws=40, sobol_n=32, out=tmp_path / "out")
-    names = {f.name for f in rep.files}
+    from sim.report.folders import write_sensitivity
+
+    rep = sensitivity(path, metric="gross_profit", period="2022", draws=40, sobol_n=32)
+    names = {f.name for f in write_sensitivity(rep, tmp_path / "out")}
     assert names == {"tornado.csv", "tornado.png", "spearman.csv", "sensitivity_over_time.csv",
                      "sensitivity_over_time.png", "sobol.csv", "sobol.png"}
     top = rep.top(5)
@@ -156,8 +155,7 @@ def test_sensitivity_report_files(tmp_path):
 
 def test_cli_sensitivity(tmp_path, capsys):
     path = write_scenario(tmp_path, additive())
-    ap = argparse.ArgumentParser()
-    register(ap.add_subparsers(dest="cmd", required=True))
+    ap = build_parser()
     out = tmp_path / "s"
     args = ap.parse_args(["sensitivity", str(path), "--metric", "gross_profit", "--period", "2022",
                           "--draws", "30", "--sobol-n", "0", "--out", str(out)])

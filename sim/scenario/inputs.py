@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sim.formats import GATE_SUFFIX
 from sim.scenario.dists import is_uncertain
 from sim.scenario.schema import Reimbursement, Scenario, Timing
-
-GATE_SUFFIX = ".fires"
 
 # the value fields of each event type, in the order its handler samples them
 EVENT_VALUES: dict[str, tuple[str, ...]] = {

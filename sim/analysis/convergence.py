@@ -16,14 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.errors import ScenarioError
 from sim.results.stats import order_statistic_ranks
-from sim.vocab import PERCENTILES
+from sim.vocab import PERCENTILES, is_money
 
 if TYPE_CHECKING:  # the summary's workers use the order statistics here without pandas
     import pandas as pd
@@ -84,6 +83,9 @@ class ConvergenceResult:
     q: float
     target: float
     converged: bool
+    output: str = ""  # what was tracked, for titles and files
+    money: bool = True
+    seed: int = 0
 
     @property
     def draws(self) -> int:
@@ -133,69 +135,20 @@ def run_until(evaluate: Callable[[np.ndarray], np.ndarray], period_index: int, u
     return ConvergenceResult(pd.DataFrame(rows), values, list(per), per[period_index], q, until_se, converged)
 
 
-def plot_convergence(res: ConvergenceResult, *, title: str | None = None, money: bool = True) -> Any:
-    """Estimate ± SE (and the 95 % interval) against draws, and the relative SE on log axes."""
-    from sim.plots import _money_formatter, _mpl
-
-    plt = _mpl()
-    h = res.history
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    x = h["draws"].to_numpy()
-    a1.fill_between(x, h["ci_low"], h["ci_high"], color="C0", alpha=0.15, lw=0, label="95 % interval")
-    a1.fill_between(x, h["estimate"] - h["se"], h["estimate"] + h["se"], color="C0", alpha=0.35, lw=0,
-                    label="± 1 SE")
-    a1.plot(x, h["estimate"], "o-", color="C0", ms=3, label=f"P{round(100 * res.q)} estimate")
-    a1.set_xlabel("draws")
-    a1.grid(alpha=0.3)
-    a1.legend(fontsize=7)
-    if money:
-        a1.yaxis.set_major_formatter(_money_formatter(""))
-    rel = h["rel_se"].replace([np.inf], np.nan)
-    a2.plot(x, rel, "o-", color="C3", ms=3, label="relative SE")
-    a2.axhline(res.target, color="black", ls="--", lw=1, label=f"target {res.target:g}")
-    if len(x) > 1 and rel.notna().any() and (rel.dropna() > 0).all():
-        r0, n0 = float(rel.dropna().iloc[0]), float(x[rel.notna().to_numpy()][0])
-        a2.plot(x, r0 * np.sqrt(n0 / x), color="grey", lw=0.8, ls=":", label="∝ 1/√draws")
-        a2.set_xscale("log")
-        a2.set_yscale("log")
-    a2.set_xlabel("draws")
-    a2.grid(alpha=0.3, which="both")
-    a2.legend(fontsize=7)
-    state = "converged" if res.converged else "NOT converged"
-    fig.suptitle(title or f"P{round(100 * res.q)} in {res.period}: {state} after {res.draws} draws", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
 def converge(scenario: Any, *, metric: str = "revenue", by: str = "total", group: str | None = None,
              filters: dict[str, list[str]] | None = None, freq: str | None = None, period: str | None = None,
              until_se: float = 0.01, batch: int = 500, max_draws: int = 100_000, seed: int = 0,
-             q: float = 0.5, method: str = "order", out: str | Path | None = None,
+             q: float = 0.5, method: str = "order",
              progress: Callable[[dict[str, Any]], None] | None = None) -> ConvergenceResult:
-    """Run a scenario in batches until the output's P{q} has relative SE <= until_se.
-
-    With `out`, writes convergence.csv and convergence.png there.
-    """
-    from sim.plots import MONEY
-    from sim.sensitivity import Evaluator, Output, as_scenario
+    """Run a scenario in batches until the output's P{q} has relative SE <= until_se
+    (sim.report.folders writes convergence.csv and its chart)."""
+    from sim.analysis.evaluator import Evaluator, Measure, as_scenario
 
     if not 0.0 < q < 1.0:
         raise ScenarioError(f"--quantile must be between 0 and 1, got {q}")
-    ev = Evaluator(as_scenario(scenario), Output(metric, by, group, filters, freq), seed=seed)
+    ev = Evaluator(as_scenario(scenario), Measure(metric, by, group, filters, freq), seed=seed)
     p = ev.period_index(period)
     res = run_until(lambda ids: ev.run(ids)[0], p, until_se, batch, max_draws, q, method,
                     periods=list(ev.periods), progress=progress)
-    if out is not None:
-        from sim.io import atomic_write
-        from sim.plots import save_figure
-
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        h = res.history.assign(period=res.period, quantile=q, output=ev.output.describe())
-        atomic_write(folder / "convergence.csv", lambda tmp: h.to_csv(tmp, index=False, float_format="%.6g"))
-        what = f"{ev.output.describe()}, P{round(100 * q)} in {res.period}"
-        state = "converged" if res.converged else "NOT converged"
-        save_figure(plot_convergence(res, money=metric in MONEY,
-                                     title=f"{what}: {state} after {res.draws} draws (seed {seed})"),
-                    folder / "convergence.png")
+    res.output, res.money, res.seed = ev.output.describe(), is_money(metric), seed
     return res

@@ -7,6 +7,7 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
+    """Add the command to the parser's sub-commands."""
     p = sub.add_parser("calibrate", help="coverage of observed actuals by a run's percentile band")
     p.add_argument("results")
     p.add_argument("--actuals", required=True, help="CSV: product, year, net_sales_usd_m (or group, period, value)")
@@ -19,7 +20,7 @@ def register(sub: Any) -> None:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from sim.calibration import coverage
+    from sim.analysis.calibration import coverage
     from sim.errors import ScenarioError
     from sim.results import Results
 

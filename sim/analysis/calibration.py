@@ -8,22 +8,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.errors import ScenarioError
+from sim.analysis.actuals import load_actuals
+from sim.errors import ScenarioError, did_you_mean
 
 
 def coverage(results: Any, actuals_csv: str | Path, *, metric: str = "revenue", by: str = "product",
              band: tuple[float, float] = (10, 90), years: tuple[int, int] | None = None) -> pd.DataFrame:
     """One row per (group, period) with an actual value: the run's band, median, and whether
     the actual lies inside [P_lo, P_hi]. Groups in the actuals but not in the run are errors."""
-    from sim.plots import load_actuals
-
     actuals = load_actuals(actuals_csv, by)
     groups, periods, arr = results.grouped(metric, by, freq="year")
     rows = []
     for g, series in sorted(actuals.items()):
         if g not in groups:
-            from sim.errors import did_you_mean
-
             raise ScenarioError(f"actuals name '{g}' is not a {by} of this run{did_you_mean(g, groups)}",
                                 file=str(actuals_csv))
         k = groups.index(g)

@@ -44,6 +44,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    """Add the command to the parser's sub-commands."""
     r = sub.add_parser(
         "report", help="write a self-contained HTML report of a results folder",
         description="Writes one HTML page (charts embedded, no external files) with the scenario's "

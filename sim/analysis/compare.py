@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim.errors import ScenarioError
 from sim.results import Results
+from sim.results.folder import period_index
 
 UNPAIRED_SAMPLES = 20_000  # random (A, B) pairs used for the difference distribution when unpaired
 
@@ -51,8 +52,7 @@ class Comparison:
         return b[rng.integers(b.shape[0], size=m)] - a[rng.integers(a.shape[0], size=m)]
 
     def period_index(self, period: str | None) -> int:
-        from sim.results.folder import period_index
-
+        """Index of a period label (None: the last)."""
         return period_index(self.periods, period)
 
 
@@ -190,110 +190,3 @@ def compare(results_list: list[Results | str | Path], metric: str = "revenue", b
             freq: str | None = None, labels: list[str] | None = None) -> pd.DataFrame:
     """Compare results folders (the first is the baseline) in one period; see comparison_table."""
     return comparison_table(load_comparison(results_list, metric, by, filters, freq, labels), period)
-
-
-# ---------------------------------------------------------------------------- text and charts
-def _fmt(v: float, money: bool) -> str:
-    if not np.isfinite(v):
-        return "-"
-    if money:
-        from sim.plots import scale_suffix
-
-        x, suffix = scale_suffix(v)
-        if suffix:
-            return f"{x:,.{2 if suffix == 'B' else 1}f}{suffix}"
-    return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-
-
-def format_table(df: pd.DataFrame, money: bool = True) -> str:
-    lines = []
-    paired = bool(df["paired"].iloc[0]) if len(df) else True
-    head = (f"{'scenario':<28}{'median':>11}{'P10 - P90':>24}   {'diff median':>11}{'diff P10 - P90':>26}"
-            f"{'P(>base)':>10}{'P(<base)':>10}")
-    for group, sub in df.groupby("group", sort=False):
-        lines.append(f"{group} ({sub['period'].iloc[0]}){'' if paired else '  [UNPAIRED]'}")
-        lines.append("  " + head)
-        for r in sub.itertuples():
-            band = f"{_fmt(r.p10, money)} - {_fmt(r.p90, money)}"
-            if r.role == "baseline":
-                tail = f"   {'(baseline)':>11}"
-            else:
-                dband = f"{_fmt(r.diff_p10, money)} - {_fmt(r.diff_p90, money)}"
-                tail = (f"   {_fmt(r.diff_median, money):>11}{dband:>26}"
-                        f"{r.p_greater:>10.2f}{r.p_less:>10.2f}")
-            lines.append(f"  {str(r.scenario)[:27]:<28}{_fmt(r.median, money):>11}{band:>24}{tail}")
-    return "\n".join(lines)
-
-
-def _top_groups(cmp: Comparison, max_groups: int, arrays: list[np.ndarray] | None = None) -> list[int]:
-    """The `max_groups` groups with the largest mean absolute values (in group order)."""
-    score = np.max([np.abs(a).mean(axis=0).sum(axis=1) for a in (arrays or cmp.arrays)], axis=0)
-    return sorted(np.argsort(-score, kind="stable")[:max_groups].tolist())
-
-
-def plot_difference(cmp: Comparison, k: int = 1, *, max_groups: int = 9, title: str | None = None) -> Any:
-    """Fan chart over time of (scenario k - baseline), one panel per group."""
-    import math
-
-    from sim.plots import MONEY, _mpl, fan_chart
-
-    plt = _mpl()
-    d = cmp.difference(k)
-    gi = _top_groups(cmp, max_groups, [d])
-    cols = min(3, len(gi))
-    rows = math.ceil(len(gi) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False, sharex=True)
-    money = cmp.metric in MONEY
-    for n, g in enumerate(gi):
-        ax = axes[n // cols][n % cols]
-        fan_chart(cmp.periods, d[:, g, :], ax=ax, color="C2", money=money, currency=cmp.currency)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_title(cmp.groups[g], fontsize=10)
-        if n == 0:
-            ax.legend(fontsize=7, loc="upper left")
-    for n in range(len(gi), rows * cols):
-        axes[n // cols][n % cols].set_visible(False)
-    kind = "paired, draw by draw" if cmp.paired else "UNPAIRED: independent draws"
-    fig.suptitle(title or f"{cmp.metric}: {cmp.labels[k]} minus {cmp.labels[0]} ({kind})", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def plot_side_by_side(cmp: Comparison, *, max_groups: int = 6, title: str | None = None) -> Any:
-    """Fan charts: one row per group, one column per scenario, shared y axis within a row."""
-    from sim.plots import MONEY, _mpl, fan_chart
-
-    plt = _mpl()
-    gi = _top_groups(cmp, max_groups)
-    ns = len(cmp.arrays)
-    fig, axes = plt.subplots(len(gi), ns, figsize=(4.4 * ns, 3.0 * len(gi)), squeeze=False,
-                             sharex=True, sharey="row")
-    money = cmp.metric in MONEY
-    for r, g in enumerate(gi):
-        for k in range(ns):
-            ax = axes[r][k]
-            fan_chart(cmp.periods, cmp.arrays[k][:, g, :], ax=ax, color=f"C{k % 10}", money=money,
-                      currency=cmp.currency)
-            ax.set_title(f"{cmp.labels[k]} — {cmp.groups[g]}", fontsize=9)
-            if r == 0 and k == 0:
-                ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(title or f"{cmp.metric} by {cmp.by}: median and 50/80/90 % bands", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def write_comparison(cmp: Comparison, folder: str | Path, period: str | None = None) -> tuple[pd.DataFrame, list[Path]]:
-    """comparison.csv, difference fan chart(s) and side-by-side fan charts into `folder`."""
-    from sim.io import atomic_write
-    from sim.plots import save_figure
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    df = comparison_table(cmp, period)
-    files = [atomic_write(folder / "comparison.csv",
-                          lambda tmp: df.to_csv(tmp, index=False, float_format="%.6g"))]
-    for k in range(1, len(cmp.arrays)):
-        name = "difference.png" if len(cmp.arrays) == 2 else f"difference_{k}.png"
-        files.append(save_figure(plot_difference(cmp, k), folder / name))
-    files.append(save_figure(plot_side_by_side(cmp), folder / "side_by_side.png"))
-    return df, files
