@@ -112,7 +112,7 @@ class _TreeSampler:
 
 def _child_run(spec: dict[str, Any]) -> dict[str, Any]:
     """One `run()` with outputs written; timing from outside and from metadata.json."""
-    from sim.runner import run
+    from sim import run
 
     out = Path(spec["out"])
     cpu0 = _cpu_seconds()

@@ -13,13 +13,13 @@ from sim.scenario import LoadedScenario
 
 
 def run(scenario: str | Path | LoadedScenario, *, charts: bool = False, **options: Any) -> Path:
-    """Run a scenario and write a results folder (see sim.runner.execute.run for the options);
-    `charts=True` also draws the default fan charts into its charts/ folder."""
-    from sim.runner import run as run_folder
+    """Run a scenario and write a results folder (see sim.runner.execute.run_scenario for the
+    options); `charts=True` also draws the default fan charts into its charts/ folder."""
+    from sim.runner import run_scenario
 
     hook = None
     if charts:
         from sim.plots import default_charts
 
         hook = default_charts
-    return run_folder(scenario, charts=hook, **options)
+    return run_scenario(scenario, charts=hook, **options)

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from helpers import ACTUALS, REPO, needs_actuals
 
+from sim import run
 from sim.analysis.calibration import coverage
 from sim.cli import main
 from sim.errors import ScenarioError
 from sim.results import Results
-from sim.runner import run
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from helpers import example_scenario, write_scenario
 
+from sim import run
 from sim.analysis.compare import _p_greater_unpaired, compare, load_comparison
 from sim.cli import build_parser
-from sim.runner import run
 
 DRAWS = 200
 

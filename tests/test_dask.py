@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLE, assert_same_parts
 
+from sim import run
 from sim.cli import main
-from sim.runner import run
 
 distributed = pytest.importorskip("distributed")
 # a second cluster's HTTP server falls back to another port when 8787 is taken

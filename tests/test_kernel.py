@@ -161,7 +161,7 @@ KERNELS = {{"month": kernel, "group_sums": summary, "row_stats": summary, "hashe
            "table_interp": tables, "refresh_attr": kernel, "refresh_reach": kernel, "refresh_ranks": kernel,
            "finish": kernel}}
 before = {{f: len(getattr(m, f).signatures) for f, m in KERNELS.items()}}
-from sim.runner import run
+from sim import run
 run({str(REPO / "scenarios" / "example_small.yaml")!r}, draws=30, seed=1, out={str(tmp_path / "r")!r}, workers=1)
 after = {{f: len(getattr(m, f).signatures) for f, m in KERNELS.items()}}
 print(before, after)

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from helpers import EXAMPLE, example_scenario, write_scenario
 
+from sim import run
 from sim.analysis.decile import decile_tornado
 from sim.cli import main
 from sim.report import build_report, write_report
 from sim.report.inputs import describe_dist, fixed_inputs, uncertain_inputs
 from sim.results import Results
-from sim.runner import run
 
 DRAWS = 200
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from helpers import EXAMPLE, assert_same_parts
 
+from sim import run
 from sim.cli import main
 from sim.results import Results
-from sim.runner import run
 
 DRAWS, BATCH, SEED = 600, 20, 11  # 30 batches, a few seconds: time enough to interrupt
 N_BATCHES = DRAWS // BATCH

@@ -12,11 +12,11 @@ from helpers import EXAMPLE, example_scenario, load_dict, simulate, write_scenar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim import run
 from sim.engine.batch import simulate_batch
 from sim.engine.structure import build_structure
 from sim.errors import ScenarioError
 from sim.results import Results
-from sim.runner import run
 from sim.scenario import load_scenario
 
 TABLES = ("lanes", "cells", "companies", "events")
@@ -235,9 +235,9 @@ def test_event_calendar_keeps_simpys_order(example_structure) -> None:
     applied (or a past one) runs straight after the action that queued it and what that queued
     before (as simpy's urgent events would); actions queued before the run for month 0 run in
     order, then what they queue."""
-    from sim.engine.market import Market
+    from sim.engine.market import BatchMarket
 
-    cal = Market(example_structure, 1, np.arange(2)).calendar
+    cal = BatchMarket(example_structure, 1, np.arange(2)).calendar
     order: list[str] = []
 
     def act(name: str, then: list[tuple[int, str, list]] | None = None):

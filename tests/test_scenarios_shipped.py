@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from helpers import REPO
 
+from sim import run
 from sim.cli import build_parser
 from sim.results import Results
-from sim.runner import run
 from sim.scenario import load_scenario
 
 SCENARIOS = sorted((REPO / "scenarios").glob("*.yaml"))

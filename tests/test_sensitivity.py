@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from helpers import base_scenario, example_scenario, load_dict, write_scenario
 
+from sim import run
 from sim.analysis.evaluator import Evaluator, Measure
 from sim.analysis.sensitivity import (
     rank_correlations,
@@ -20,7 +21,6 @@ from sim.analysis.sensitivity import (
 from sim.cli import build_parser
 from sim.errors import ScenarioError
 from sim.results import Results
-from sim.runner import run
 
 PRICE = "products.A.regions.US.price"
 COGS = "products.A.cogs"

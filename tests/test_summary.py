@@ -13,10 +13,10 @@ import pytest
 from helpers import REPO
 from scipy.stats import binom
 
+from sim import run
 from sim.results import Results
 from sim.results.stats import binom_ppf, order_statistic_ranks
 from sim.results.summary import AGGREGATES, summary_frame, write_summary
-from sim.runner import run
 from sim.scenario import load_scenario
 
 CART = REPO / "scenarios" / "cart_2022.yaml"

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from sim.errors import ScenarioError
+from sim.version import __version__
 
 # one module per command, each with register(subparsers); imported when the parser is built,
 # and each imports what its command needs only when it runs, so start-up stays fast
@@ -19,8 +20,6 @@ COMMANDS = ("validate", "run", "plot", "summary", "compare", "sensitivity", "con
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command."""
-    from sim import __version__
-
     ap = argparse.ArgumentParser(prog="sim", description="CAR-T competitive-landscape Monte Carlo simulator")
     ap.add_argument("--version", action="version", version=f"sim {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)

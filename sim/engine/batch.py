@@ -1,6 +1,6 @@
 """The batch engine: a batch of draws simulated at once, as a fluid patient flow.
 
-A `Market` samples the batch's inputs and puts its events on a simpy calendar (one timeout
+A `BatchMarket` samples the batch's inputs and puts its events on a simpy calendar (one timeout
 per month with something to apply); one flow process advances the patient flow of every draw
 each month, at t + 0.5 after the month's events: by default in compiled passes
 (sim.engine.compiled), or with the readable numpy version of the same month (`kernel="numpy"`,
@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.engine.compiled import CompiledFlow
 from sim.engine.flow import Flow, accumulators
-from sim.engine.market import Market
+from sim.engine.market import BatchMarket
 from sim.engine.outputs import BatchOutput, batch_output, derive_compiled, derive_numpy
 from sim.engine.structure import Structure
 from sim.sampling.designs import Design
@@ -35,7 +35,7 @@ class BatchSim:
         self.kernel = kernel
         self.out_dtype = out_dtype  # of the results; float32 when they are only written (the runner)
         self.structure = structure
-        self.market = Market(structure, seed, draw_ids, design, pinned)
+        self.market = BatchMarket(structure, seed, draw_ids, design, pinned)
 
     def _flow(self, acc: dict[str, np.ndarray]) -> Iterator[Any]:
         env = self.market.calendar.env

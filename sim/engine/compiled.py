@@ -14,13 +14,13 @@ from sim.engine import kernels as K
 from sim.engine.flow import Flow
 
 if TYPE_CHECKING:
-    from sim.engine.market import Market
+    from sim.engine.market import BatchMarket
 
 
 class CompiledFlow(Flow):
     """`Flow` with the refreshes and the month in sim.engine.kernels."""
 
-    def __init__(self, market: Market) -> None:
+    def __init__(self, market: BatchMarket) -> None:
         super().__init__(market)
         st, p, size = market.structure, market.params, market.size
         self.cap_lanes = np.ascontiguousarray(self.cap_lanes, dtype=np.int64)

@@ -21,7 +21,7 @@ from sim.engine.state import ATTRACTIVENESS, AVAILABILITY, CAPACITY, PAYMENTS, P
 from sim.scenario import schema
 
 if TYPE_CHECKING:
-    from sim.engine.market import Market
+    from sim.engine.market import BatchMarket
 
 
 class EventHandler:
@@ -30,7 +30,7 @@ class EventHandler:
     changes: ClassVar[tuple[str, ...]] = ()  # facets of the market the action changes
     affordable: bool = False  # it acts in a region with an affordability curve
 
-    def __init__(self, market: Market, eid: str, ev: Any) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: Any) -> None:
         self.market = market
         self.state = market.state
         self.name = f"events.{eid}"
@@ -57,7 +57,7 @@ def handles(event_type: str) -> Any:
     return register
 
 
-def event_action(market: Market, eid: str, ev: Any) -> Action:
+def event_action(market: BatchMarket, eid: str, ev: Any) -> Action:
     """The scheduled action of event `eid`: its handler, the note of what changed, its trigger."""
     try:
         cls = HANDLERS[ev.type]
@@ -83,7 +83,7 @@ class ReimbursementHandler(EventHandler):
 
     changes = (PRICE,)
 
-    def __init__(self, market: Market, eid: str, ev: schema.Reimbursement) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: schema.Reimbursement) -> None:
         super().__init__(market, eid, ev)
         st = market.structure
         self.lanes = market.lanes_of(ev.product, [ev.region])
@@ -115,7 +115,7 @@ class PriceChangeHandler(EventHandler):
 
     changes = (PRICE,)
 
-    def __init__(self, market: Market, eid: str, ev: schema.PriceChange) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: schema.PriceChange) -> None:
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, [ev.region])
         self.affordable = market.region_affordable(ev.region)
@@ -131,7 +131,7 @@ class CapacityHandler(EventHandler):
 
     changes = (CAPACITY,)
 
-    def __init__(self, market: Market, eid: str, ev: schema.CapacityChange) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: schema.CapacityChange) -> None:
         super().__init__(market, eid, ev)
         self.product = market.structure.products.index(ev.product)
         self.capacity = self.value(ev.capacity, "capacity")
@@ -146,7 +146,7 @@ class SafetyHandler(EventHandler):
 
     changes = (ATTRACTIVENESS,)
 
-    def __init__(self, market: Market, eid: str, ev: schema.Safety) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: schema.Safety) -> None:
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, ev.regions)
         self.multiplier = self.value(ev.attractiveness, "attractiveness")
@@ -161,7 +161,7 @@ class WithdrawalHandler(EventHandler):
 
     changes = (AVAILABILITY,)
 
-    def __init__(self, market: Market, eid: str, ev: schema.Withdrawal) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: schema.Withdrawal) -> None:
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, ev.regions)
 
@@ -177,7 +177,7 @@ class PaymentHandler(EventHandler):
 
     changes = (PAYMENTS,)
 
-    def __init__(self, market: Market, eid: str, ev: schema.Payment) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: schema.Payment) -> None:
         super().__init__(market, eid, ev)
         cp_ix = {cp: k for k, cp in enumerate(market.structure.company_products)}
         self.payer, self.payee = cp_ix[(ev.payer, "-")], cp_ix[(ev.payee, "-")]

@@ -20,13 +20,13 @@ from sim.engine import formulas as F
 from sim.engine.inputs import by_draw
 
 if TYPE_CHECKING:
-    from sim.engine.market import Market
+    from sim.engine.market import BatchMarket
 
 ACCUMULATED_LANES = ("demand", "served", "dropped", "waiting", "revenue_local")
 ACCUMULATED_CELLS = ("eligible", "addressable")
 
 
-def accumulators(market: Market) -> dict[str, np.ndarray]:
+def accumulators(market: BatchMarket) -> dict[str, np.ndarray]:
     """Per-period sums of the flow, laid out (period, item, draw): a month's slice is one block."""
     st, size = market.structure, market.size
     acc = {m: np.zeros((st.NP, st.L, size)) for m in ACCUMULATED_LANES}
@@ -74,7 +74,7 @@ class Flow:
 
     Built at t + 0.5 of month 0, after month 0's events (as the engine's process starts)."""
 
-    def __init__(self, market: Market) -> None:
+    def __init__(self, market: BatchMarket) -> None:
         self.market = market
         st, p, size = market.structure, market.params, market.size
         # lanes in regions with an affordability curve, by cell

@@ -472,7 +472,7 @@ def _company_metrics(p, books, shares, sums, comp_out):  # type: ignore[no-untyp
             comp_out[4, p, k, b] = (k_gp[k, b] + k_roy[k, b]) + d
 
 
-def warm_up() -> None:
+def warm_up_engine() -> None:
     """Load every engine kernel from numba's cache with the argument types a batch passes (tiny
     arrays), so a worker pays the loading while the parent still reads the scenario.
     tests/test_kernel.py checks that a real batch then adds no new specialisation."""

@@ -11,13 +11,14 @@ import numpy as np
 
 from sim.engine.calendar import Calendar
 from sim.engine.inputs import Params, Sampler, sample_inputs
+from sim.engine.schedule import schedule_all
 from sim.engine.state import MarketState
 from sim.engine.structure import Structure
 from sim.sampling.designs import Design
 from sim.sampling.rng import draw_keys
 
 
-class Market:
+class BatchMarket:
     """The world of one batch: what was sampled, what events change, and when they happen."""
 
     def __init__(self, structure: Structure, seed: int, draw_ids: np.ndarray, design: Design | None = None,
@@ -34,8 +35,6 @@ class Market:
 
     def schedule(self) -> None:
         """Put everything that happens on the calendar (sampling its timing and values)."""
-        from sim.engine.schedule import schedule_all
-
         schedule_all(self)
 
     def lanes_of(self, product: str, regions: object = "all") -> np.ndarray:

@@ -20,7 +20,7 @@ from sim.engine import kernels as K
 from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
 
 if TYPE_CHECKING:
-    from sim.engine.market import Market
+    from sim.engine.market import BatchMarket
 
 Tables = tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]
 
@@ -37,7 +37,7 @@ class BatchOutput:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)  # uncertain input -> value, (B,)
 
 
-def batch_output(market: Market, tables: Tables) -> BatchOutput:
+def batch_output(market: BatchMarket, tables: Tables) -> BatchOutput:
     """The batch's output; the calendar's closures (which refer back to the batch) are dropped."""
     lanes, cells, companies = tables
     out = BatchOutput(lanes=lanes, cells=cells, companies=companies, draw_ids=market.draw_ids,
@@ -69,7 +69,7 @@ def _views(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v.transpose(2, 1, 0) for k, v in d.items()}  # (draw, item, period) views
 
 
-def derive_numpy(market: Market, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
+def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
     """Lane, cell and company metrics from the accumulators (period, item, draw), in numpy."""
     st, p = market.structure, market.params
     dt = np.dtype(dtype)
@@ -116,7 +116,7 @@ def derive_numpy(market: Market, acc: dict[str, np.ndarray], dtype: Any) -> Tabl
     return _views(lanes), _views(cells), _views(comp)
 
 
-def derive_compiled(market: Market, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
+def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
     """`derive_numpy` in one compiled pass a period (sim.engine.kernels.finish)."""
     st, p = market.structure, market.params
     dt = np.dtype(dtype)

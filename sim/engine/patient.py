@@ -2,7 +2,7 @@
 
 One draw at a time, individual patients are simpy processes. Everything that is not
 patient flow is the batch engine's own code, so both engines see identical inputs:
-`PatientSim` builds the same `Market` with a batch of one draw (``draw_ids=[i]``), so
+`PatientSim` builds the same `BatchMarket` with a batch of one draw (``draw_ids=[i]``), so
 sampling (same uniforms, same seed -> the same parameters as draw i of a batch) and the
 event calendar (launches, reimbursement rounds, price and capacity changes, withdrawals,
 deal payments) are the batch engine's, in the same simpy Environment. Only the monthly
@@ -78,7 +78,7 @@ import numpy as np
 import simpy
 
 from sim.engine.flow import Flow, accumulators
-from sim.engine.market import Market
+from sim.engine.market import BatchMarket
 from sim.engine.outputs import BatchOutput, batch_output, concat_outputs, derive_compiled
 from sim.engine.structure import Structure
 from sim.sampling.designs import Design
@@ -121,7 +121,7 @@ class PatientSim:
         if hazard not in HAZARDS:
             raise ValueError(f"hazard must be one of {', '.join(HAZARDS)}, got {hazard!r}")
         st = self.structure = structure
-        self.market = Market(structure, seed, np.array([int(draw_id)]), design, pinned)
+        self.market = BatchMarket(structure, seed, np.array([int(draw_id)]), design, pinned)
         self.params = self.market.params
         self.env = self.market.calendar.env
         self.hazard_mode = hazard

@@ -16,10 +16,10 @@ from sim.engine.events import event_action
 from sim.engine.state import ENTRY, PRICE
 
 if TYPE_CHECKING:
-    from sim.engine.market import Market
+    from sim.engine.market import BatchMarket
 
 
-def schedule_all(market: Market) -> None:
+def schedule_all(market: BatchMarket) -> None:
     """Schedule the batch; month 0's actions are applied when the simulation starts."""
     st, scn, cal, sampler = market.structure, market.scenario, market.calendar, market.sampler
     for p, r, i in st.lanes:  # every trigger exists up front: same event columns in every batch
@@ -47,7 +47,7 @@ def schedule_all(market: Market) -> None:
     cal.start()
 
 
-def launch_action(market: Market, lane: int) -> Action:
+def launch_action(market: BatchMarket, lane: int) -> Action:
     """A product's launch in one market: available from then on, unless withdrawn before."""
     st, state = market.structure, market.state
     p, r, i = st.lanes[lane]
@@ -68,7 +68,7 @@ def launch_action(market: Market, lane: int) -> Action:
     return act
 
 
-def capacity_action(market: Market, product: int, value: np.ndarray) -> Action:
+def capacity_action(market: BatchMarket, product: int, value: np.ndarray) -> Action:
     """A capacity expansion of the product's manufacturing (slots per month)."""
     def act(idx: np.ndarray, t: np.ndarray) -> None:
         market.state.capacity[idx, product] = value[idx]
@@ -76,7 +76,7 @@ def capacity_action(market: Market, product: int, value: np.ndarray) -> Action:
     return act
 
 
-def schedule_deals(market: Market, product: str) -> None:
+def schedule_deals(market: BatchMarket, product: str) -> None:
     """A product's deal payments: upfront on its date, each milestone when its event fires."""
     st, sampler = market.structure, market.sampler
     cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
@@ -94,14 +94,14 @@ def schedule_deals(market: Market, product: str) -> None:
             market.calendar.after(ms.on).dependents.append(_payment(market, par, own, amt))
 
 
-def _payment(market: Market, payer: int, payee: int, amount: np.ndarray) -> Action:
+def _payment(market: BatchMarket, payer: int, payee: int, amount: np.ndarray) -> Action:
     def act(idx: np.ndarray, t: np.ndarray) -> None:
         market.book_payment(idx, t, payer, payee, amount)
 
     return act
 
 
-def yearly_prices(market: Market, t: int) -> None:
+def yearly_prices(market: BatchMarket, t: int) -> None:
     """Every January, launched products' list prices move by their yearly change (the stated
     price holds at the later of launch and scenario start); then the next January is queued."""
     state = market.state

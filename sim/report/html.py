@@ -41,6 +41,7 @@ from sim.report.markup import table as _table
 from sim.report.sections import assumptions_section, comparison_section, tornado_section
 from sim.report.style import CSS
 from sim.results import Results
+from sim.version import __version__
 
 DPI = 100
 TOP_INPUTS = 12
@@ -222,8 +223,6 @@ class ReportBuilder:
             body.append(comparison_section(self))
         body.append(assumptions_section(self))  # long: last, so the charts come first
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        from sim import __version__
-
         footer = (f"<footer>Generated {_e(stamp)} by <code>sim report</code> (sim {_e(__version__)}) from "
                   f"<span class=mono>{_e(self.res.path)}</span>. Self-contained: charts are embedded.</footer>")
         title = f"{self.res.scenario} — simulation report"

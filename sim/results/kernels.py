@@ -175,7 +175,7 @@ def _order_bucket(a, b2, lo, hi, sub, done, ranks, j, j2):  # type: ignore[no-un
     return a
 
 
-def warm_up() -> None:
+def warm_up_summary() -> None:
     """Load the summary's kernels from numba's cache with the types the summary passes."""
     i = np.array([0], dtype=np.int64)
     group_sums(np.ones((1, 1, 1), np.float32), i, i, np.empty((1, 1), np.float32), 0)

@@ -22,7 +22,6 @@ from typing import Any
 
 import yaml
 
-from sim import __version__
 from sim.engine.structure import Structure, build_structure
 from sim.errors import ScenarioError
 from sim.io import atomic_json, atomic_text
@@ -38,6 +37,7 @@ from sim.runner.progress import progress as progress_bar
 from sim.runner.tasks import run_task
 from sim.sampling.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
+from sim.version import __version__
 from sim.vocab import DESIGNS, ENGINES
 
 ChartHook = Callable[[Results, Path], object]  # draws a finished run's charts into a folder
@@ -82,7 +82,7 @@ def _check(draws: int, workers: int, freq: str | None, design: str, engine: str,
         raise ScenarioError(f"--cluster expects a scheduler address like tcp://HOST:8786, got {cluster!r}")
 
 
-def run(
+def run_scenario(
     scenario: str | Path | LoadedScenario,
     *,
     draws: int = 1000,

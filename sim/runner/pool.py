@@ -9,13 +9,13 @@ from sim.processes import keep_freed_memory
 
 def warm_up_kernels() -> None:
     """Load every compiled kernel a batch and the summary use (sampling, engine, summary)."""
-    from sim.engine.kernels import warm_up as engine
-    from sim.results.kernels import warm_up as summary
-    from sim.sampling import warm_up as sampling
+    from sim.engine.kernels import warm_up_engine
+    from sim.results.kernels import warm_up_summary
+    from sim.sampling import warm_up_sampling
 
-    sampling()
-    engine()
-    summary()
+    warm_up_sampling()
+    warm_up_engine()
+    warm_up_summary()
 
 
 def warm_worker() -> None:

@@ -8,7 +8,7 @@ from uniforms through each distribution's inverse CDF).
 from __future__ import annotations
 
 
-def warm_up() -> None:
+def warm_up_sampling() -> None:
     """Load the sampling layer's compiled kernels from numba's cache (a worker's start-up)."""
     import numpy as np
 
