@@ -26,10 +26,8 @@ from sim.scenario.dists import (
     Triangular,
     Uniform,
     is_uncertain,
-    parse_date,
-    parse_dist,
-    parse_number,
 )
+from sim.scenario.numbers import parse_date, parse_dist, parse_number
 
 U_GRID = np.array([1e-9, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1 - 1e-9])
 N = 20_000

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.engine import kernels as K
+from sim.engine import derive as K
 from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
 
 
 def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
-    """`derive_numpy` in one compiled pass a period (sim.engine.kernels.finish)."""
+    """`derive_numpy` in one compiled pass a period (sim.engine.derive.finish)."""
     st, p = market.structure, market.params
     dt = np.dtype(dtype)
     NP, L, C, CP, B = st.NP, st.L, st.C, len(st.company_products), market.size

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from sim.periods import month_ordinal
-from sim.scenario.dists import (
+from sim.scenario.numbers import (
     Change,
     Count,
     DateValue,
