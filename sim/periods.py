@@ -17,7 +17,7 @@ from sim.vocab import FREQUENCIES
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
 FIRST_YEAR, LAST_YEAR = 1900, 2200
-COARSER = {"month": ("quarter", "year"), "quarter": ("year",), "year": ()}
+COARSER = {f: FREQUENCIES[k + 1:] for k, f in enumerate(FREQUENCIES)}  # the frequencies coarser than each
 
 
 def month_ordinal(value: Any) -> int:

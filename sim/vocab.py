@@ -81,6 +81,7 @@ FREQ_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 DESIGNS = ("mc", "lhs", "sobol")
 ENGINES = ("batch", "patient", "cohort")
 KERNELS = ("compiled", "numpy")
+EXECUTORS = ("local", "dask")
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)  # the summary's percentiles
 
 

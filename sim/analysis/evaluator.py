@@ -51,8 +51,8 @@ class Evaluator:
     def __post_init__(self) -> None:
         from sim.runner.batches import default_batch_size
 
-        self.st: Structure = build_structure(self.scenario)
-        self.batch_size = self.batch_size or default_batch_size(self.st, 100_000, 1)
+        self.structure: Structure = build_structure(self.scenario)
+        self.batch_size = self.batch_size or default_batch_size(self.structure, 100_000, 1)
         probe = self._simulate(np.arange(2), None)
         groups, self.periods, _ = self._group(probe)
         out = self.output
@@ -68,11 +68,11 @@ class Evaluator:
         self.group_index = groups.index(out.group)
 
     def _simulate(self, draw_ids: np.ndarray, pinned: dict[str, np.ndarray] | None) -> BatchOutput:
-        return simulate_batch(self.st, self.seed, draw_ids, None, pinned)
+        return simulate_batch(self.structure, self.seed, draw_ids, None, pinned)
 
     def _group(self, out: BatchOutput) -> tuple[list[str], list[str], np.ndarray]:
         o = self.output
-        return memory_results(self.st, out).grouped(o.metric, o.by, filters=o.filters, freq=o.freq)
+        return memory_results(self.structure, out).grouped(o.metric, o.by, filters=o.filters, freq=o.freq)
 
     def period_index(self, period: str | None) -> int:
         from sim.results.folder import period_index

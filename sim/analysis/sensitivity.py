@@ -205,9 +205,9 @@ class SensitivityReport:
         r = self.ranks.frame(self.period).set_index("input")["spearman"]
         df["spearman"] = df["input"].map(r)
         if self.sobol is not None:
-            st = self.sobol.set_index("input")
-            df["S1"] = df["input"].map(st["S1"])
-            df["ST"] = df["input"].map(st["ST"])
+            sob = self.sobol.set_index("input")
+            df["S1"] = df["input"].map(sob["S1"])
+            df["ST"] = df["input"].map(sob["ST"])
         return df.head(n)
 
 

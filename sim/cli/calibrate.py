@@ -23,6 +23,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from sim.analysis.calibration import coverage
     from sim.errors import ScenarioError
     from sim.results import Results
+    from sim.vocab import is_money
 
     try:
         lo, hi = (float(x) for x in args.band.split(","))
@@ -32,7 +33,7 @@ def _cmd(args: argparse.Namespace) -> int:
     df = coverage(Results(args.results), args.actuals, metric=args.metric, by=args.by, band=(lo, hi),
                   years=years)  # type: ignore[arg-type]
     inside = int(df["inside"].sum())
-    scale = 1e6 if args.metric in ("revenue", "company_revenue", "gross_profit") else 1.0
+    scale = 1e6 if is_money(args.metric) else 1.0
     unit = "M" if scale == 1e6 else ""
     print(f"{args.by:<26}{'year':<7}{'actual':>10}{f'P{lo:g}':>10}{'P50':>10}{f'P{hi:g}':>10}  inside  pctile")
     for _, r in df.iterrows():

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.vocab import DESIGNS, ENGINES, FREQUENCIES
+from sim.vocab import DESIGNS, ENGINES, EXECUTORS, FREQUENCIES
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -78,7 +78,7 @@ def register(sub: Any) -> None:
     r.add_argument("--engine", choices=ENGINES, default="batch",
                    help="batch: vectorised fluid flow (default); patient: per-patient simpy oracle (slow); "
                         "cohort: the batch flow one draw at a time (for benchmarks)")
-    r.add_argument("--executor", choices=["local", "dask"], default="local",
+    r.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or dask.distributed")
     r.add_argument("--cluster", help="dask scheduler address tcp://HOST:PORT (implies --executor dask)")
     r.add_argument("--no-charts", action="store_true")

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from sim.cli.common import parse_filters
-from sim.vocab import FREQUENCIES
+from sim.vocab import FREQUENCIES, GROUPINGS
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
     s = sub.add_parser("summary", help="print percentiles of a metric from a results folder")
     s.add_argument("results")
     s.add_argument("--metric", default="revenue")
-    s.add_argument("--by", default="total")
+    s.add_argument("--by", default="total", choices=GROUPINGS)
     s.add_argument("--filter", action="append")
     s.add_argument("--freq", choices=FREQUENCIES, default=None)
     s.add_argument("--period", default=None)

@@ -22,12 +22,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(exc.render(), file=sys.stderr)
             bad += 1
             continue
-        st = build_structure(loaded.scenario)
+        structure = build_structure(loaded.scenario)
         n_unc = _count_uncertain(loaded.scenario, is_uncertain)
-        print(f"ok: {f}: scenario '{loaded.scenario.name}', {len(st.products)} products, "
-              f"{len(st.regions)} regions, {len(st.indications)} indications, {st.L} launches "
+        print(f"ok: {f}: scenario '{loaded.scenario.name}', {len(structure.products)} products, "
+              f"{len(structure.regions)} regions, {len(structure.indications)} indications, {structure.L} launches "
               f"(product x region x indication), {len(loaded.scenario.events)} events, "
-              f"{n_unc} uncertain inputs, {st.start // 12}-{st.start % 12 + 1:02d}..{loaded.scenario.end}")
+              f"{n_unc} uncertain inputs, {structure.start // 12}-{structure.start % 12 + 1:02d}..{loaded.scenario.end}")
     return 2 if bad else 0
 
 

@@ -127,13 +127,13 @@ class Calendar:
 
     def timed(self, spec: Timing, name: str, action: Action, rounds: Rounds | None = None) -> None:
         """Schedule something with a date and/or a parent event, a probability and yearly rounds."""
-        sampler, st = self.sampler, self.structure
+        sampler, structure = self.sampler, self.structure
         if has_gate(spec):
             gate = sampler.uniform(name + GATE_SUFFIX) < sampler.value(spec.probability, name + ".probability")
             sampler.record[name + GATE_SUFFIX] = gate.astype(float)
         else:
             gate = np.ones(self.size, dtype=bool)
-        date = sampler.value(spec.date, name + ".date") - st.start if spec.date is not None else None
+        date = sampler.value(spec.date, name + ".date") - structure.start if spec.date is not None else None
         lag = sampler.value(spec.lag_months, name + ".lag_months")
 
         def when(idx: np.ndarray, t_parent: np.ndarray | None) -> None:
@@ -152,11 +152,11 @@ class Calendar:
 
     def _rounds(self, idx: np.ndarray, t: np.ndarray, rounds: Rounds, name: str) -> np.ndarray:
         """First successful yearly round at or after t + first_after_months (nan if none)."""
-        sampler, st = self.sampler, self.structure
+        sampler, structure = self.sampler, self.structure
         p = sampler.value(rounds.probability, name + ".rounds.probability")[idx]
         gap = np.floor(sampler.value(rounds.first_after_months, name + ".rounds.first_after_months")[idx])
         earliest = t + gap
-        cal = (st.start + earliest) % 12  # calendar month index 0..11
+        cal = (structure.start + earliest) % 12  # calendar month index 0..11
         first = earliest + (rounds.month - 1 - cal) % 12
         out = np.full(idx.size, np.nan)
         for k in range(rounds.max_rounds):

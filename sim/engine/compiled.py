@@ -22,20 +22,20 @@ class CompiledFlow(Flow):
 
     def __init__(self, market: BatchMarket) -> None:
         super().__init__(market)
-        st, p, size = market.structure, market.params, market.size
+        structure, p, size = market.structure, market.params, market.size
         self.cap_lanes = np.ascontiguousarray(self.cap_lanes, dtype=np.int64)
         self.cap_prods = np.ascontiguousarray(self.cap_prods, dtype=np.int64)
-        self.cell_region = np.ascontiguousarray(st.cell_region, dtype=np.int64)
-        self.lane_cell = np.ascontiguousarray(st.lane_cell, dtype=np.int64)
+        self.cell_region = np.ascontiguousarray(structure.cell_region, dtype=np.int64)
+        self.lane_cell = np.ascontiguousarray(structure.lane_cell, dtype=np.int64)
         self.no_aff = np.zeros((0, 0, size))
         self.neg_pq = -(p.bass_p.T + p.bass_q.T)
-        self.growth_t, self.bass_e = np.empty((st.C, size)), np.empty((st.C, size))  # scratch, every month
+        self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.C, size))  # scratch, every month
 
     def update_ranks(self) -> None:
-        st = self.market.structure
-        changed = np.zeros(st.C, dtype=np.bool_)
+        structure = self.market.structure
+        changed = np.zeros(structure.C, dtype=np.bool_)
         changed[list(self.changed.rank_cells)] = True
-        K.refresh_ranks(self.market.state.launch_t.T, st.seg_bounds, st.seg_cell, changed, self.rank_table,
+        K.refresh_ranks(self.market.state.launch_t.T, structure.seg_bounds, structure.seg_cell, changed, self.rank_table,
                         self.rank_mult.T)
 
     def update_reach(self) -> None:
@@ -50,8 +50,8 @@ class CompiledFlow(Flow):
                        self.avail_T, self.attr_T, self.hazard_eff_T)
 
     def month(self, t: int, acc: dict[str, np.ndarray]) -> None:
-        st, p, state = self.market.structure, self.market.params, self.market.state
-        per = st.period_of_month[t]
+        structure, p, state = self.market.structure, self.market.params, self.market.state
+        per = structure.period_of_month[t]
         growth_t, bass_e, no_aff = self.growth_t, self.bass_e, self.no_aff
         # the two exps of the month, vectorised, in the reference's order of operations
         np.multiply(self.log_growth_T, t / 12.0, out=growth_t)
@@ -69,7 +69,7 @@ class CompiledFlow(Flow):
             K.Cells(p.eligible0.T, growth_t, bass_e, p.bass_ceiling.T, p.bass_p.T, p.bass_q.T, self.sites_T[t],
                     self.cell_region),
             K.Lanes(self.attr_T, state.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T, self.mix.T,
-                    self.lane_cell, st.seg_bounds),
+                    self.lane_cell, structure.seg_bounds),
             self.use_inertia,
             K.Access(self.afford if aff else no_aff, self.share_reach if aff else no_aff, self.aff_ix,
                      self.aff_bounds),

@@ -85,10 +85,10 @@ class ReimbursementHandler(EventHandler):
 
     def __init__(self, market: BatchMarket, eid: str, ev: schema.Reimbursement) -> None:
         super().__init__(market, eid, ev)
-        st = market.structure
+        structure = market.structure
         self.lanes = market.lanes_of(ev.product, [ev.region])
         self.affordable = market.region_affordable(ev.region)
-        self.region_lanes = np.flatnonzero(st.lane_region == st.regions.index(ev.region))
+        self.region_lanes = np.flatnonzero(structure.lane_region == structure.regions.index(ev.region))
         self.channel = list(market.scenario.regions[ev.region].payers).index(ev.channel)
         ch = market.scenario.regions[ev.region].payers[ev.channel]
         self.cut = self.value(ev.price_cut, "price_cut")

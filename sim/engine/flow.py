@@ -28,9 +28,9 @@ ACCUMULATED_CELLS = ("eligible", "addressable")
 
 def accumulators(market: BatchMarket) -> dict[str, np.ndarray]:
     """Per-period sums of the flow, laid out (period, item, draw): a month's slice is one block."""
-    st, size = market.structure, market.size
-    acc = {m: np.zeros((st.NP, st.L, size)) for m in ACCUMULATED_LANES}
-    acc.update({m: np.zeros((st.NP, st.C, size)) for m in ACCUMULATED_CELLS})
+    structure, size = market.structure, market.size
+    acc = {m: np.zeros((structure.NP, structure.L, size)) for m in ACCUMULATED_LANES}
+    acc.update({m: np.zeros((structure.NP, structure.C, size)) for m in ACCUMULATED_CELLS})
     return acc
 
 
@@ -76,41 +76,41 @@ class Flow:
 
     def __init__(self, market: BatchMarket) -> None:
         self.market = market
-        st, p, size = market.structure, market.params, market.size
+        structure, p, size = market.structure, market.params, market.size
         # lanes in regions with an affordability curve, by cell
         self.aff_ix = np.flatnonzero(p.lane_aff)
-        self.aff_starts, self.aff_seg = _groups(st.lane_cell[self.aff_ix])
+        self.aff_starts, self.aff_seg = _groups(structure.lane_cell[self.aff_ix])
         self.aff_bounds = np.r_[self.aff_starts, self.aff_ix.size].astype(np.int64)
         # lanes of capacity-limited products, grouped by product, for the shared queue
         capped = np.isfinite(market.state.capacity).any(axis=0)
         for ev in market.scenario.events.values():  # a capacity event can limit a product that had no limit
             if ev.type == "capacity":
-                capped[st.products.index(ev.product)] = True
-        cl = np.flatnonzero(capped[st.lane_product])
-        self.cap_lanes = cl[np.argsort(st.lane_product[cl], kind="stable")]
-        prods = st.lane_product[self.cap_lanes]
+                capped[structure.products.index(ev.product)] = True
+        cl = np.flatnonzero(capped[structure.lane_product])
+        self.cap_lanes = cl[np.argsort(structure.lane_product[cl], kind="stable")]
+        prods = structure.lane_product[self.cap_lanes]
         self.cap_starts, self.cap_seg = _groups(prods)
         self.cap_prods = prods[self.cap_starts] if prods.size else np.zeros(0, np.int64)
         self.cap_bounds = np.r_[self.cap_starts, self.cap_lanes.size].astype(np.int64)
         rm = p.ramp_months.T
         with np.errstate(divide="ignore"):
             self.inv_ramp_T = np.ascontiguousarray(np.where(rm > 0, 1.0 / np.maximum(rm, 1e-300), np.inf))
-        self.inertia_T = np.ascontiguousarray(p.inertia.T[st.lane_cell])
+        self.inertia_T = np.ascontiguousarray(p.inertia.T[structure.lane_cell])
         self.use_inertia = bool((p.inertia > 0).any())
-        self.seg_sum = SegmentSum(st.seg_starts, st.L)
+        self.seg_sum = SegmentSum(structure.seg_starts, structure.L)
         self.cap_sum = SegmentSum(self.cap_starts, self.cap_lanes.size)
         self.log_growth_T = np.log1p(p.growth.T)
-        self.hazard_T = np.ascontiguousarray(p.hazard.T[st.lane_cell])
+        self.hazard_T = np.ascontiguousarray(p.hazard.T[structure.lane_cell])
         self.sites_T = np.ascontiguousarray(p.sites.transpose(2, 1, 0))  # (T, R, B)
-        self.succ_T = np.ascontiguousarray(p.success.T[st.lane_product])
+        self.succ_T = np.ascontiguousarray(p.success.T[structure.lane_product])
         # rank ** -elasticity for every rank a lane can have, per (cell, rank - 1, draw)
-        n = int(np.diff(st.seg_bounds).max(initial=1))
+        n = int(np.diff(structure.seg_bounds).max(initial=1))
         self.rank_table = np.ascontiguousarray(
             F.entry_rank_multiplier(np.arange(1.0, n + 1.0)[None, :, None], p.entry_elasticity.T[:, None, :]))
         # the flow's own state: product mix, queues, entry-rank multipliers
-        self.mix = by_draw(size, st.L)
-        self.queue = by_draw(size, st.L)
-        self.rank_mult = by_draw(size, st.L, fill=1.0)
+        self.mix = by_draw(size, structure.L)
+        self.queue = by_draw(size, structure.L)
+        self.rank_mult = by_draw(size, structure.L, fill=1.0)
         self.changed = market.state.changed
         self.changed.attractiveness = True
         self.changed.net_price = True
@@ -137,15 +137,15 @@ class Flow:
 
     def update_ranks(self) -> None:
         """Entry rank of each launched product in its cell (ties share a rank), as a multiplier."""
-        st, lt = self.market.structure, self.market.state.launch_t
+        structure, lt = self.market.structure, self.market.state.launch_t
         elasticity = self.market.params.entry_elasticity
-        bounds = list(st.seg_starts[1:]) + [st.L]
-        for sg, (a, b) in enumerate(zip(st.seg_starts.tolist(), bounds, strict=True)):
-            if int(st.seg_cell[sg]) not in self.changed.rank_cells:
+        bounds = list(structure.seg_starts[1:]) + [structure.L]
+        for sg, (a, b) in enumerate(zip(structure.seg_starts.tolist(), bounds, strict=True)):
+            if int(structure.seg_cell[sg]) not in self.changed.rank_cells:
                 continue
             seg = lt[:, a:b]
             rank = 1.0 + (seg[:, None, :] < seg[:, :, None]).sum(axis=2)
-            self.rank_mult[:, a:b] = F.entry_rank_multiplier(rank, elasticity[:, st.seg_cell[sg], None])
+            self.rank_mult[:, a:b] = F.entry_rank_multiplier(rank, elasticity[:, structure.seg_cell[sg], None])
 
     def update_affordability(self) -> None:
         """Share of each payer channel's patients who can pay each lane's out-of-pocket amount,
@@ -180,24 +180,24 @@ class Flow:
     # ------------------------------------------------------------------ the month
     def demand_T(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Month t, steps 1-4: eligible and addressable patients per cell (C, B), demand per lane (L, B)."""
-        st, p, state = self.market.structure, self.market.params, self.market.state
+        structure, p, state = self.market.structure, self.market.params, self.market.state
         self.refresh()
         # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
         elig = p.eligible0.T * np.exp(self.log_growth_T * (t / 12.0)) * (1.0 / 12.0)
         tau = (t - state.t0.T + 0.5) * (1.0 / 12.0)  # -inf before the first launch: F(-inf) = F(0) = 0
-        pool = elig * (p.bass_ceiling.T * F.bass_cdf(tau, p.bass_p.T, p.bass_q.T)) * self.sites_T[t][st.cell_region]
+        pool = elig * (p.bass_ceiling.T * F.bass_cdf(tau, p.bass_p.T, p.bass_q.T)) * self.sites_T[t][structure.cell_region]
         # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
         attract = self.attr_T * F.launch_ramp(t - state.launch_t.T, self.inv_ramp_T)
-        target = attract * inv_pos(self.seg_sum(attract))[st.lane_seg]
+        target = attract * inv_pos(self.seg_sum(attract))[structure.lane_seg]
         mix_T = self.mix.T
         if self.use_inertia:
             mix = (self.inertia_T * mix_T + (1.0 - self.inertia_T) * target) * self.avail_T
             ctot = self.seg_sum(mix)
             # renormalise; a cell whose mix is empty (first launch) takes the target directly
-            mix_T[...] = mix * inv_pos(ctot)[st.lane_seg] + target * (ctot <= 1e-300)[st.lane_seg]
+            mix_T[...] = mix * inv_pos(ctot)[structure.lane_seg] + target * (ctot <= 1e-300)[structure.lane_seg]
         else:
             mix_T[...] = target
-        pool_l = pool[st.lane_cell]
+        pool_l = pool[structure.lane_cell]
         demand = pool_l * mix_T
         ax = self.aff_ix
         if ax.size:

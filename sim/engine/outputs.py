@@ -71,25 +71,25 @@ def _views(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
     """Lane, cell and company metrics from the accumulators (period, item, draw), in numpy."""
-    st, p = market.structure, market.params
+    structure, p = market.structure, market.params
     dt = np.dtype(dtype)
 
     def keep(x: np.ndarray) -> np.ndarray:
         return x if x.dtype == dt else x.astype(dt)
 
     a = acc
-    cell_demand = np.zeros((st.NP, st.C, market.size))
-    if st.L:
-        cell_demand[:, st.seg_cell, :] = np.add.reduceat(a["demand"], st.seg_starts, axis=1)
+    cell_demand = np.zeros((structure.NP, structure.C, market.size))
+    if structure.L:
+        cell_demand[:, structure.seg_cell, :] = np.add.reduceat(a["demand"], structure.seg_starts, axis=1)
     cells = {"eligible": keep(a["eligible"]), "addressable": keep(a.pop("addressable")),
              "demand": keep(cell_demand), "untreated": keep(a.pop("eligible") - cell_demand)}
     del cell_demand
     served = a.pop("served")
-    revenue = a["revenue_local"] / p.fx.T[st.lane_region]
-    cogs = served * p.cogs.T[st.lane_product]
+    revenue = a["revenue_local"] / p.fx.T[structure.lane_region]
+    cogs = served * p.cogs.T[structure.lane_product]
     gross_profit = revenue - cogs
     ps = p.partner_share.T
-    n_cp = len(st.company_products)
+    n_cp = len(structure.company_products)
     roy_flow = revenue * ps * p.royalty.T
     comp = {
         "revenue": _by_company(revenue * (1.0 - ps), p.own_cp, n_cp) + _by_company(revenue * ps, p.par_cp, n_cp),
@@ -102,7 +102,7 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
     comp["income"] = comp["gross_profit"] + comp["royalty"] + comp["deal_payments"]
     comp = {k: keep(v) for k, v in comp.items()}
     lanes = {"demand": keep(a.pop("demand"))}
-    infused = served * p.success.T[st.lane_product]
+    infused = served * p.success.T[structure.lane_product]
     lanes["infused"] = keep(infused)
     lanes["failed"] = keep(served - infused)
     del infused, served
@@ -118,19 +118,19 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
 
 def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
     """`derive_numpy` in one compiled pass a period (sim.engine.derive.finish)."""
-    st, p = market.structure, market.params
+    structure, p = market.structure, market.params
     dt = np.dtype(dtype)
-    NP, L, C, CP, B = st.NP, st.L, st.C, len(st.company_products), market.size
+    NP, L, C, CP, B = structure.NP, structure.L, structure.C, len(structure.company_products), market.size
     out = K.Outputs(np.empty((len(LANE_METRICS), NP, L, B), dtype=dt),
                     np.empty((len(CELL_METRICS), NP, C, B), dtype=dt),
                     np.empty((len(COMPANY_METRICS), NP, CP, B), dtype=dt))
     c = np.ascontiguousarray
     K.finish(K.Flows(acc["served"], acc["revenue_local"], acc["demand"], acc["dropped"], acc["waiting"],
                      acc["eligible"], acc["addressable"]),
-             K.Money(c(p.fx.T), st.lane_region, c(p.cogs.T), c(p.success.T), st.lane_product, c(p.owner_coef.T),
+             K.Money(c(p.fx.T), structure.lane_region, c(p.cogs.T), c(p.success.T), structure.lane_product, c(p.owner_coef.T),
                      c(p.partner_share.T), c(p.royalty.T)),
              K.Books(company_groups(p.own_cp), company_groups(p.par_cp), c(market.state.pay.transpose(2, 1, 0)),
-                     st.seg_bounds, st.seg_cell),
+                     structure.seg_bounds, structure.seg_cell),
              out)
     acc.clear()
 

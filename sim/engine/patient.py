@@ -120,13 +120,13 @@ class PatientSim:
                  log: bool = False) -> None:
         if hazard not in HAZARDS:
             raise ValueError(f"hazard must be one of {', '.join(HAZARDS)}, got {hazard!r}")
-        st = self.structure = structure
+        self.structure = structure
         self.market = BatchMarket(structure, seed, np.array([int(draw_id)]), design, pinned)
         self.params = self.market.params
         self.env = self.market.calendar.env
         self.hazard_mode = hazard
         self.rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(int(draw_id), 1))))
-        L, T, P = st.L, st.T, len(st.products)
+        L, T, P = structure.L, structure.T, len(structure.products)
         # monthly ledgers, (L, T)
         self.m_arrived = np.zeros((L, T), dtype=np.int64)
         self.m_served = np.zeros((L, T), dtype=np.int64)
@@ -136,8 +136,8 @@ class PatientSim:
         self.m_net_price = np.zeros((L, T))  # local net price of the month (price x (1 - gtn))
         self.m_slots = np.zeros((P, T))  # slots released per product and month (inf = no limit)
         self.expected_demand = np.zeros((L, T))  # the batch engine's fluid demand, for checks
-        self.m_eligible = np.zeros((st.C, T))  # expected values, as in the batch engine
-        self.m_addressable = np.zeros((st.C, T))
+        self.m_eligible = np.zeros((structure.C, T))  # expected values, as in the batch engine
+        self.m_addressable = np.zeros((structure.C, T))
         self.month = -1
         self.closed = False
         self.waiting: dict[int, _Waiting] = {}
@@ -147,26 +147,26 @@ class PatientSim:
 
     # ------------------------------------------------------------------ flow
     def _flow(self, acc: dict[str, np.ndarray]) -> Any:
-        st = self.structure
-        if st.L == 0:
+        structure = self.structure
+        if structure.L == 0:
             self.closed = True
             return
         yield self.env.timeout(0.5)
         flow = Flow(self.market)  # the batch engine's flow, so its expected demand is reused as is
-        P = len(st.products)
+        P = len(structure.products)
         self.pools = [simpy.Container(self.env) for _ in range(P)]
         self.unlimited = np.zeros(P, dtype=bool)
-        self.lane_prod = st.lane_product.tolist()
+        self.lane_prod = structure.lane_product.tolist()
         self.succ = self.params.success[0].copy()
-        h = self.params.hazard[0, st.lane_cell]
+        h = self.params.hazard[0, structure.lane_cell]
         self.h_lane = h
         with np.errstate(divide="ignore"):
             self.renege_rate = np.where(h >= 1.0, np.inf, -np.log1p(-np.minimum(h, 1.0)))  # per month
-        cell_lanes = [np.flatnonzero(st.lane_cell == c) for c in range(st.C)]
-        for t in range(st.T + 1):
+        cell_lanes = [np.flatnonzero(structure.lane_cell == c) for c in range(structure.C)]
+        for t in range(structure.T + 1):
             if t > 0:
                 self._end_month(t - 1)
-            if t == st.T:
+            if t == structure.T:
                 break
             self.month = t
             elig, pool, demand = flow.demand(t)  # the batch engine's expected values
@@ -187,7 +187,7 @@ class PatientSim:
                 who = np.repeat(lanes, n)
                 when = self.rng.random(who.size)
                 order = np.argsort(when, kind="stable")
-                self.m_arrived[:, t] += np.bincount(who, minlength=st.L)
+                self.m_arrived[:, t] += np.bincount(who, minlength=structure.L)
                 self.env.process(self._arrivals(who[order], when[order]))
             yield self.env.timeout(1)
         self._close(acc)
@@ -233,12 +233,12 @@ class PatientSim:
 
     def _close(self, acc: dict[str, np.ndarray]) -> None:
         self.closed = True
-        st = self.structure
+        structure = self.structure
         for w in self.waiting.values():
-            self._log(w.pid, w.lane, WAITING, st.T - 1)
+            self._log(w.pid, w.lane, WAITING, structure.T - 1)
         # the batch engine's accumulators, from the ledgers; `run` then replaces infused and
         # failed (the batch engine derives them from served x success)
-        last = np.r_[np.flatnonzero(np.diff(st.period_of_month)), st.T - 1]  # last month of each period
+        last = np.r_[np.flatnonzero(np.diff(structure.period_of_month)), structure.T - 1]  # last month of each period
         ledgers = {"demand": self.m_arrived, "served": self.m_served, "infused": self.m_infused,
                    "dropped": self.m_dropped, "revenue_local": self.m_infused * self.m_net_price,
                    "eligible": self.m_eligible, "addressable": self.m_addressable}

@@ -21,37 +21,37 @@ if TYPE_CHECKING:
 
 def schedule_all(market: BatchMarket) -> None:
     """Schedule the batch; month 0's actions are applied when the simulation starts."""
-    st, scn, cal, sampler = market.structure, market.scenario, market.calendar, market.sampler
-    for p, r, i in st.lanes:  # every trigger exists up front: same event columns in every batch
+    structure, scn, cal, sampler = market.structure, market.scenario, market.calendar, market.sampler
+    for p, r, i in structure.lanes:  # every trigger exists up front: same event columns in every batch
         for name in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}"):
             cal.trigger(name)
     for eid in scn.events:
         cal.trigger(f"event:{eid}")
-    for lane, (p, r, i) in enumerate(st.lanes):
+    for lane, (p, r, i) in enumerate(structure.lanes):
         spec = scn.products[p].regions[r].launches[i]
         cal.timed(spec, f"products.{p}.regions.{r}.launches.{i}", launch_action(market, lane))
     everyone = np.arange(market.size)
-    for j, p in enumerate(st.products):
+    for j, p in enumerate(structure.products):
         prod = scn.products[p]
         if prod.capacity is not None:
             for k, step in enumerate(prod.capacity.expansions):
                 name = f"products.{p}.capacity.expansions[{k}]"
-                t = np.floor(sampler.value(step.date, name + ".date") - st.start)
+                t = np.floor(sampler.value(step.date, name + ".date") - structure.start)
                 cal.at(everyone, t, capacity_action(market, j, sampler.value(step.capacity, name + ".capacity")))
         schedule_deals(market, p)
     for eid, ev in scn.events.items():
         cal.timed(ev, f"events.{eid}", event_action(market, eid, ev), rounds=ev.rounds)
-    first_jan = (12 - st.start % 12) % 12 or 12  # the stated price holds until the first January
-    if first_jan < st.T:
+    first_jan = (12 - structure.start % 12) % 12 or 12  # the stated price holds until the first January
+    if first_jan < structure.T:
         cal.queue(first_jan, yearly_prices, market, first_jan)
     cal.start()
 
 
 def launch_action(market: BatchMarket, lane: int) -> Action:
     """A product's launch in one market: available from then on, unless withdrawn before."""
-    st, state = market.structure, market.state
-    p, r, i = st.lanes[lane]
-    c = int(st.lane_cell[lane])
+    structure, state = market.structure, market.state
+    p, r, i = structure.lanes[lane]
+    c = int(structure.lane_cell[lane])
     affordable = bool(market.params.lane_aff[lane])  # affordability only matters in regions with a curve
     fires = [market.calendar.trigger(n) for n in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}")]
 
@@ -78,8 +78,8 @@ def capacity_action(market: BatchMarket, product: int, value: np.ndarray) -> Act
 
 def schedule_deals(market: BatchMarket, product: str) -> None:
     """A product's deal payments: upfront on its date, each milestone when its event fires."""
-    st, sampler = market.structure, market.sampler
-    cp_ix = {cp: k for k, cp in enumerate(st.company_products)}
+    structure, sampler = market.structure, market.sampler
+    cp_ix = {cp: k for k, cp in enumerate(structure.company_products)}
     prod = market.scenario.products[product]
     own = cp_ix[(prod.company, product)]
     for k, d in enumerate(prod.deals):
@@ -87,7 +87,7 @@ def schedule_deals(market: BatchMarket, product: str) -> None:
         base = f"products.{product}.deals[{k}]"
         if d.upfront_date is not None:
             amt = sampler.value(d.upfront, base + ".upfront")
-            t = np.floor(sampler.value(d.upfront_date, base + ".upfront_date") - st.start)
+            t = np.floor(sampler.value(d.upfront_date, base + ".upfront_date") - structure.start)
             market.calendar.at(np.arange(market.size), t, _payment(market, par, own, amt))
         for j, ms in enumerate(d.milestones):
             amt = sampler.value(ms.amount, f"{base}.milestones[{j}].amount")

@@ -153,30 +153,30 @@ def period_index(periods: list[str], period: str | None) -> int:
     return periods.index(period)
 
 
-def structure_meta(st: Structure) -> dict[str, Any]:
+def structure_meta(structure: Structure) -> dict[str, Any]:
     """The structure's names as metadata.json records them (a Results folder is read from them)."""
-    scn = st.scenario
+    scn = structure.scenario
     return {
-        "periods": st.periods,
-        "regions": st.regions,
-        "indications": st.indications,
-        "products": st.products,
-        "lanes": [list(x) for x in st.lanes],
-        "cells": [list(x) for x in st.cells],
-        "company_products": [list(x) for x in st.company_products],
-        "product_company": {p: scn.products[p].company for p in st.products},
-        "product_target": {p: scn.products[p].target for p in st.products},
-        "product_modality": {p: scn.products[p].modality for p in st.products},
-        "region_currency": {r: scn.regions[r].currency for r in st.regions},
+        "periods": structure.periods,
+        "regions": structure.regions,
+        "indications": structure.indications,
+        "products": structure.products,
+        "lanes": [list(x) for x in structure.lanes],
+        "cells": [list(x) for x in structure.cells],
+        "company_products": [list(x) for x in structure.company_products],
+        "product_company": {p: scn.products[p].company for p in structure.products},
+        "product_target": {p: scn.products[p].target for p in structure.products},
+        "product_modality": {p: scn.products[p].modality for p in structure.products},
+        "region_currency": {r: scn.regions[r].currency for r in structure.regions},
         "lane_metrics": list(LANE_METRICS),
         "cell_metrics": list(CELL_METRICS),
         "company_metrics": list(COMPANY_METRICS),
     }
 
 
-def memory_results(st: Structure, out: BatchOutput, currency: str | None = None) -> Results:
+def memory_results(structure: Structure, out: BatchOutput, currency: str | None = None) -> Results:
     """A Results view over one in-memory batch, so grouping is the same code as for folders."""
-    meta = {"structure": structure_meta(st), "frequency": st.freq, "scenario": st.scenario.name,
-            "reporting_currency": currency or st.scenario.reporting_currency}
+    meta = {"structure": structure_meta(structure), "frequency": structure.freq, "scenario": structure.scenario.name,
+            "reporting_currency": currency or structure.scenario.reporting_currency}
     return Results(Path("<memory>"), meta=meta, arrays={"lanes": out.lanes, "cells": out.cells,
                                                          "companies": out.companies})

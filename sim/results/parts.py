@@ -39,16 +39,16 @@ def _dict_col(indices: np.ndarray, values: list[str]) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(_arrow(indices.astype(itype)), _strings(values))
 
 
-def _table(st: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarray, list[str]]],
+def _table(structure: Structure, draw_ids: np.ndarray, items: dict[str, tuple[np.ndarray, list[str]]],
            metrics: dict[str, np.ndarray]) -> pa.Table:
     """Rows in PART_LAYOUT order, so each metric column is its (period, item, draw) array as the
     engine holds it (a view, no copy). Columns are declared non-null: parquet then writes no
     definition levels."""
-    B, NP = draw_ids.size, st.NP
+    B, NP = draw_ids.size, structure.NP
     X = next(iter(metrics.values())).shape[1]
     cols: dict[str, Any] = {
         "draw": _arrow(np.tile(draw_ids.astype(np.int32), NP * X)),
-        "period": _dict_col(np.repeat(np.arange(NP), X * B), st.periods),
+        "period": _dict_col(np.repeat(np.arange(NP), X * B), structure.periods),
     }
     for name, (idx, values) in items.items():
         cols[name] = _dict_col(np.tile(np.repeat(np.asarray(idx), B), NP), values)
@@ -62,34 +62,34 @@ def _non_null_table(cols: dict[str, pa.Array]) -> pa.Table:
     return pa.Table.from_arrays(list(cols.values()), schema=schema)
 
 
-def _item_columns(st: Structure, table: str) -> dict[str, tuple[np.ndarray, list[str]]]:
+def _item_columns(structure: Structure, table: str) -> dict[str, tuple[np.ndarray, list[str]]]:
     """The label columns of one table's items: index into the label list, and the list."""
-    scn = st.scenario
-    comps = st.companies
+    scn = structure.scenario
+    comps = structure.companies
     if table == "lanes":
         return {
-            "region": (st.lane_region, st.regions),
-            "indication": (np.array([st.indications.index(i) for _, _, i in st.lanes]), st.indications),
-            "product": (st.lane_product, st.products),
-            "target": (np.array([st.targets.index(scn.products[p].target) for p, _, _ in st.lanes]), st.targets),
-            "company": (np.array([comps.index(scn.products[p].company) for p, _, _ in st.lanes]), comps),
+            "region": (structure.lane_region, structure.regions),
+            "indication": (np.array([structure.indications.index(i) for _, _, i in structure.lanes]), structure.indications),
+            "product": (structure.lane_product, structure.products),
+            "target": (np.array([structure.targets.index(scn.products[p].target) for p, _, _ in structure.lanes]), structure.targets),
+            "company": (np.array([comps.index(scn.products[p].company) for p, _, _ in structure.lanes]), comps),
         }
     if table == "cells":
         return {
-            "region": (st.cell_region, st.regions),
-            "indication": (np.array([st.indications.index(i) for _, i in st.cells]), st.indications),
+            "region": (structure.cell_region, structure.regions),
+            "indication": (np.array([structure.indications.index(i) for _, i in structure.cells]), structure.indications),
         }
-    cp_products = st.products + ["-"]
+    cp_products = structure.products + ["-"]
     return {
-        "company": (np.array([comps.index(c) for c, _ in st.company_products]), comps),
-        "product": (np.array([cp_products.index(p) for _, p in st.company_products]), cp_products),
+        "company": (np.array([comps.index(c) for c, _ in structure.company_products]), comps),
+        "product": (np.array([cp_products.index(p) for _, p in structure.company_products]), cp_products),
     }
 
 
-def batch_table(st: Structure, out: BatchOutput, name: str) -> pa.Table:
+def batch_table(structure: Structure, out: BatchOutput, name: str) -> pa.Table:
     """One of the five tables of a batch (lanes, cells, companies, events, inputs)."""
     if name in ("lanes", "cells", "companies"):
-        return _table(st, out.draw_ids, _item_columns(st, name), getattr(out, name))
+        return _table(structure, out.draw_ids, _item_columns(structure, name), getattr(out, name))
     cols = getattr(out, name)
     return pa.Table.from_arrays(
         [_arrow(out.draw_ids.astype(np.int32)), *(_arrow(np.asarray(cols[k], dtype=np.float64)) for k in sorted(cols))],

@@ -93,13 +93,13 @@ def aggregate_file(parts: Path, index: int) -> Path:
 _LAYOUTS: dict[int, tuple[Structure, list[SummaryItem]]] = {}
 
 
-def batch_aggregates(st: Structure, out: BatchOutput) -> np.ndarray:
+def batch_aggregates(structure: Structure, out: BatchOutput) -> np.ndarray:
     """The group sums summary.csv needs, for one batch: computed by the worker that holds the
     batch in memory, so the summary reads ~1/10 of the data and does no grouping."""
-    if id(st) not in _LAYOUTS or _LAYOUTS[id(st)][0] is not st:
-        meta = {"structure": structure_meta(st), "frequency": st.freq, "scenario": st.scenario.name}
-        _LAYOUTS[id(st)] = (st, summary_layout(Results(Path("."), meta=meta)))
-    layout = _LAYOUTS[id(st)][1]
+    if id(structure) not in _LAYOUTS or _LAYOUTS[id(structure)][0] is not structure:
+        meta = {"structure": structure_meta(structure), "frequency": structure.freq, "scenario": structure.scenario.name}
+        _LAYOUTS[id(structure)] = (structure, summary_layout(Results(Path("."), meta=meta)))
+    layout = _LAYOUTS[id(structure)][1]
     B = out.draw_ids.size
     rows = np.empty((layout[-1].row0 + layout[-1].nrows if layout else 0, B), dtype=np.float32)
     current, xt = None, None

@@ -28,20 +28,20 @@ def batch_done(parts: Path, index: int) -> bool:
     return all((parts / f"{name}-{index:06d}.parquet").exists() for name in PART_TABLES)
 
 
-def batch_files(st: Structure, out: BatchOutput) -> dict[str, bytes]:
+def batch_files(structure: Structure, out: BatchOutput) -> dict[str, bytes]:
     """Everything one batch writes, as file contents: for shipping from a remote (dask) worker."""
-    files = {AGGREGATES: aggregates_bytes(batch_aggregates(st, out))}
+    files = {AGGREGATES: aggregates_bytes(batch_aggregates(structure, out))}
     for name in PART_TABLES:
-        files[name] = parquet_bytes(batch_table(st, out, name))
+        files[name] = parquet_bytes(batch_table(structure, out, name))
     return files
 
 
-def write_batch(st: Structure, out: BatchOutput, parts: Path, index: int) -> None:
+def write_batch(structure: Structure, out: BatchOutput, parts: Path, index: int) -> None:
     """Write one batch: the summary aggregates, then each table built, written and freed in
     turn (memory holds one table at a time), 'inputs' last to mark the batch done."""
-    atomic_npy(aggregate_file(parts, index), batch_aggregates(st, out))  # freed once written
+    atomic_npy(aggregate_file(parts, index), batch_aggregates(structure, out))  # freed once written
     for name in PART_TABLES:
-        table = batch_table(st, out, name)
+        table = batch_table(structure, out, name)
         atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, t=table: write_parquet(t, tmp))
         del table
 

@@ -19,10 +19,10 @@ class BatchTask:
     stop: int
 
 
-def default_batch_size(st: Structure, draws: int, workers: int) -> int:
+def default_batch_size(structure: Structure, draws: int, workers: int) -> int:
     """As large as the memory cap allows; at least two batches a worker when there is enough work;
     equal batches in whole rounds of the workers, so none idles while another runs a last one."""
-    per_draw = max(1, st.L * st.NP + st.L * st.K * 4)
+    per_draw = max(1, structure.L * structure.NP + structure.L * structure.K * 4)
     size = max(50, min(5000, DEFAULT_BATCH_ELEMENTS // per_draw))
     if workers > 1 and draws > 2 * workers * 50:
         size = min(size, max(50, -(-draws // (2 * workers))))

@@ -38,7 +38,7 @@ from sim.runner.tasks import run_task
 from sim.sampling.rng import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
 from sim.version import __version__
-from sim.vocab import DESIGNS, ENGINES
+from sim.vocab import DESIGNS, ENGINES, EXECUTORS
 
 ChartHook = Callable[[Results, Path], object]  # draws a finished run's charts into a folder
 
@@ -74,8 +74,8 @@ def _check(draws: int, workers: int, freq: str | None, design: str, engine: str,
         raise ScenarioError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
     if engine not in ENGINES:
         raise ScenarioError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if executor not in ("local", "dask"):
-        raise ScenarioError(f"--executor must be local or dask, got {executor!r}")
+    if executor not in EXECUTORS:
+        raise ScenarioError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if batch_size is not None and batch_size < 1:
         raise ScenarioError(f"--batch-size must be at least 1, got {batch_size}")
     if cluster is not None and not re.match(r"^(tcp|tls|ucx|inproc|ws|wss)://[^/\s]+$", cluster):
@@ -134,7 +134,7 @@ def run_scenario(
 
 
 def _run(loaded: LoadedScenario, out: str | Path | None, opts: RunOptions, pool: WorkerPool | None) -> Path:
-    st = build_structure(loaded.scenario, opts.freq)
+    structure = build_structure(loaded.scenario, opts.freq)
     final = final_folder(loaded.scenario.name, out, opts.resume, opts.force)
     partial = final.with_name(final.name + ".partial")
     parts = partial / "parts"
@@ -142,16 +142,16 @@ def _run(loaded: LoadedScenario, out: str | Path | None, opts: RunOptions, pool:
     if batch_size is None and opts.engine == "patient":  # slow: small batches keep the progress bar moving
         batch_size = max(1, min(10, opts.draws // (4 * opts.workers)))
     spec = {"scenario_sha256": loaded.sha256, "seed": opts.seed, "draws": opts.draws,
-            "batch_size": batch_size or default_batch_size(st, opts.draws, opts.workers),
-            "design": opts.design, "engine": opts.engine, "frequency": st.freq, "part_layout": PART_LAYOUT}
+            "batch_size": batch_size or default_batch_size(structure, opts.draws, opts.workers),
+            "design": opts.design, "engine": opts.engine, "frequency": structure.freq, "part_layout": PART_LAYOUT}
     spec = prepare_partial(partial, spec, resume=opts.resume, force=opts.force, keep_batch_size=batch_size is None)
     atomic_json(partial / "run.json", spec)
     tasks = plan_batches(opts.draws, spec["batch_size"])
     todo = [t for t in tasks if not batch_done(parts, t.index)]
     t_start = time.perf_counter()
-    _simulate(loaded, st, tasks, todo, parts, opts, pool)
+    _simulate(loaded, structure, tasks, todo, parts, opts, pool)
     sim_seconds = time.perf_counter() - t_start
-    meta = _metadata(loaded, st, spec, len(tasks), len(todo), opts)
+    meta = _metadata(loaded, structure, spec, len(tasks), len(todo), opts)
     n_done = sum(t.stop - t.start for t in todo)
     meta["timing"] = {"simulate_and_write_seconds": round(sim_seconds, 4),
                       "draws_per_second": round(n_done / sim_seconds, 1) if sim_seconds > 0 and n_done else None}
@@ -164,7 +164,7 @@ def _run(loaded: LoadedScenario, out: str | Path | None, opts: RunOptions, pool:
     return final
 
 
-def _simulate(loaded: LoadedScenario, st: Structure, tasks: list[BatchTask], todo: list[BatchTask], parts: Path,
+def _simulate(loaded: LoadedScenario, structure: Structure, tasks: list[BatchTask], todo: list[BatchTask], parts: Path,
               opts: RunOptions, pool: WorkerPool | None) -> None:
     """Every batch still to do, with a progress bar; an error leaves what is worth resuming."""
     bar = progress_bar(opts.draws, opts.progress)
@@ -177,7 +177,7 @@ def _simulate(loaded: LoadedScenario, st: Structure, tasks: list[BatchTask], tod
                      opts.workers, bar)
         elif opts.workers == 1:
             for task in todo:
-                _, n, _ = run_task(task, opts.seed, str(parts), opts.design, opts.draws, opts.engine, st)
+                _, n, _ = run_task(task, opts.seed, str(parts), opts.design, opts.draws, opts.engine, structure)
                 bar.update(n)
         else:
             assert pool is not None
@@ -211,7 +211,7 @@ def _on_pool(pool: WorkerPool, todo: list[BatchTask], parts: Path, opts: RunOpti
         wait(futs)
 
 
-def _metadata(loaded: LoadedScenario, st: Structure, spec: dict[str, Any], n_tasks: int, n_todo: int,
+def _metadata(loaded: LoadedScenario, structure: Structure, spec: dict[str, Any], n_tasks: int, n_todo: int,
               opts: RunOptions) -> dict[str, Any]:
     scn = loaded.scenario
     return {
@@ -229,7 +229,7 @@ def _metadata(loaded: LoadedScenario, st: Structure, spec: dict[str, Any], n_tas
         "executor": opts.executor,
         "design": opts.design,
         "engine": opts.engine,
-        "frequency": st.freq,
+        "frequency": structure.freq,
         "part_layout": PART_LAYOUT,
         "start": scn.start,
         "end": scn.end,
@@ -238,7 +238,7 @@ def _metadata(loaded: LoadedScenario, st: Structure, spec: dict[str, Any], n_tas
         "python": sys.version.split()[0],
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "timing": {},
-        "structure": structure_meta(st),
+        "structure": structure_meta(structure),
     }
 
 

@@ -9,6 +9,7 @@ one entry without restating the others.
 from __future__ import annotations
 
 import datetime as _dt
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -281,7 +282,8 @@ Event = Annotated[
     Reimbursement | PriceChange | CapacityChange | Safety | Withdrawal | Readout | Payment,
     Field(discriminator="type"),
 ]
-EVENT_TYPES = ["reimbursement", "price_change", "capacity", "safety", "withdrawal", "readout", "payment"]
+# the `type:` of each event class of the union, in its order
+EVENT_TYPES = [typing.get_args(c.model_fields["type"].annotation)[0] for c in typing.get_args(typing.get_args(Event)[0])]
 
 
 class Preference(Frozen):
