@@ -276,7 +276,7 @@ def parse_draws(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description="Benchmark sim.runner.run(): speed, memory, start-up.")
+    ap = argparse.ArgumentParser(description="Benchmark sim.run(): speed, memory, start-up.")
     ap.add_argument("--scenario", type=Path, default=None,
                     help="scenario file (default scenarios/cart_2022.yaml if present, else example_small.yaml)")
     ap.add_argument("--draws", type=parse_draws, default=None,
@@ -289,6 +289,34 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", type=Path, default=None, metavar="PATH", help="also save all figures as JSON")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     return ap
+
+
+def print_machine(scenario: Path, chosen: str, mode: str, workers: int) -> dict[str, Any]:
+    """Print the header (scenario, machine, software, load) and return the machine's figures."""
+    info = machine_info(scenario)
+    try:
+        rel = scenario.relative_to(ROOT)
+    except ValueError:
+        rel = scenario
+    print(f"cart-sim run benchmark ({mode} mode)")
+    print(f"scenario : {rel} ({chosen}) - '{info['scenario_name']}'")
+    print(f"           {info['lanes']} lanes (product x region x indication), {info['cells']} cells "
+          f"(region x indication), {info['periods']} periods ({info['frequency']}, {info['months']} months); "
+          f"{info['products']} products, {info['regions']} regions, {info['indications']} indications, "
+          f"{info['events']} event{'s' if info['events'] != 1 else ''}")
+    cpus = info["cpu_count"]
+    aff = info["cpu_affinity"]
+    print(f"machine  : {cpus} CPUs" + (f" ({aff} usable)" if aff is not None and aff != cpus else "")
+          + f", {info['platform']}")
+    print(f"software : python {info['python']}, numpy {info['numpy']}, BLAS threads {info['blas_threads']}")
+    load = info["load_average_start"]
+    if load is not None:
+        print(f"load     : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15-min load average at start; "
+              f"other busy processes make every figure below pessimistic)")
+    usable = aff or cpus or 1
+    if workers > usable:
+        print(f"note     : --workers {workers} > {usable} usable CPUs; workers share cores")
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,30 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              "cores": TARGET_CORES}}
 
     # ---- machine and scenario
-    info = machine_info(scenario)
-    report["machine"] = info
-    try:
-        rel = scenario.relative_to(ROOT)
-    except ValueError:
-        rel = scenario
-    print(f"cart-sim run benchmark ({report['mode']} mode)")
-    print(f"scenario : {rel} ({chosen}) - '{info['scenario_name']}'")
-    print(f"           {info['lanes']} lanes (product x region x indication), {info['cells']} cells "
-          f"(region x indication), {info['periods']} periods ({info['frequency']}, {info['months']} months); "
-          f"{info['products']} products, {info['regions']} regions, {info['indications']} indications, "
-          f"{info['events']} event{'s' if info['events'] != 1 else ''}")
-    cpus = info["cpu_count"]
-    aff = info["cpu_affinity"]
-    print(f"machine  : {cpus} CPUs" + (f" ({aff} usable)" if aff is not None and aff != cpus else "")
-          + f", {info['platform']}")
-    print(f"software : python {info['python']}, numpy {info['numpy']}, BLAS threads {info['blas_threads']}")
-    load = info["load_average_start"]
-    if load is not None:
-        print(f"load     : {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15-min load average at start; "
-              f"other busy processes make every figure below pessimistic)")
-    usable = aff or cpus or 1
-    if args.workers > usable:
-        print(f"note     : --workers {args.workers} > {usable} usable CPUs; workers share cores")
+    info = report["machine"] = print_machine(scenario, chosen, report["mode"], args.workers)
+    usable = info["cpu_affinity"] or info["cpu_count"] or 1
 
     # ---- start-up
     su = startup_times(scenario)

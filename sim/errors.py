@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class ScenarioError(Exception):
     """A problem in a scenario (or results) file the user must fix.
@@ -27,6 +29,7 @@ class ScenarioError(Exception):
         super().__init__(self.render())
 
     def where(self) -> str:
+        """'file:line at field.path', as far as known."""
         parts = []
         if self.file:
             parts.append(self.file + (f":{self.line}" if self.line else ""))
@@ -35,6 +38,7 @@ class ScenarioError(Exception):
         return " ".join(parts)
 
     def render(self) -> str:
+        """The message as the command line prints it (every problem, one a line)."""
         if self.problems:
             head = f"{self.file}: {len(self.problems)} problem(s) in the scenario:" if self.file else self.message
             return head + "\n" + "\n".join("  - " + p.render() for p in self.problems)
@@ -42,7 +46,7 @@ class ScenarioError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
-def did_you_mean(name: str, options: list[str] | set[str]) -> str:
+def did_you_mean(name: str, options: Iterable[object]) -> str:
     """Return a ' (did you mean X?)' hint, or '' when nothing is close."""
     import difflib
 

@@ -15,7 +15,7 @@ GATE_SUFFIX = ".fires"  # yes/no gates of launches and events that may not happe
 
 
 def scale_suffix(x: float) -> tuple[float, str]:
-    """x in thousands, millions or billions with its suffix (k, M, B), for short money labels."""
+    """X in thousands, millions or billions with its suffix (k, M, B), for short money labels."""
     a = abs(x)
     for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if a >= div:

@@ -38,6 +38,7 @@ def atomic_npy(path: str | Path, arr: Any) -> Path:
 
 
 def atomic_text(path: str | Path, text: str) -> Path:
+    """A UTF-8 text file, written atomically."""
     def w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -46,4 +47,5 @@ def atomic_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_json(path: str | Path, obj: Any) -> Path:
+    """A JSON file (sorted keys, indented), written atomically."""
     return atomic_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

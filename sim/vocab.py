@@ -26,6 +26,7 @@ class Metric:
 
     @property
     def money(self) -> bool:
+        """Whether the metric is money."""
         return self.kind == "money"
 
     def unit(self, currency: str = "USD") -> str:
@@ -101,4 +102,5 @@ def metric_label(name: str) -> str:
 
 
 def is_money(name: str) -> bool:
+    """Whether the metric called `name` is money."""
     return name in MONEY

@@ -10,6 +10,7 @@ draw ids) the comparison falls back to independent draws and says so.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ def _labels(results: list[Results], labels: list[str] | None) -> list[str]:
     return out
 
 
-def load_comparison(results_list: list[Results | str | Path], metric: str = "revenue", by: str = "total",
+def load_comparison(results_list: Sequence[Results | str | Path], metric: str = "revenue", by: str = "total",
                     filters: dict[str, list[str]] | None = None, freq: str | None = None,
                     labels: list[str] | None = None) -> Comparison:
     """Read one metric from each results folder and align groups and periods."""
@@ -185,7 +186,7 @@ def comparison_table(cmp: Comparison, period: str | None = None) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def compare(results_list: list[Results | str | Path], metric: str = "revenue", by: str = "total",
+def compare(results_list: Sequence[Results | str | Path], metric: str = "revenue", by: str = "total",
             period: str | None = None, *, filters: dict[str, list[str]] | None = None,
             freq: str | None = None, labels: list[str] | None = None) -> pd.DataFrame:
     """Compare results folders (the first is the baseline) in one period; see comparison_table."""

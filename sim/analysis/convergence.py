@@ -67,7 +67,7 @@ def percentile_se(arr: np.ndarray, percentiles: tuple[int, ...] = PERCENTILES, m
 
 
 def relative_se(estimate: np.ndarray | float, se: np.ndarray | float) -> np.ndarray:
-    """se / |estimate|; 0 when both are 0 (a degenerate output), inf when only the estimate is."""
+    """Se / |estimate|; 0 when both are 0 (a degenerate output), inf when only the estimate is."""
     est, s = np.abs(np.asarray(estimate, dtype=float)), np.asarray(se, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(est > 0, s / np.where(est > 0, est, 1.0), np.where(s > 0, np.inf, 0.0))
@@ -76,6 +76,8 @@ def relative_se(estimate: np.ndarray | float, se: np.ndarray | float) -> np.ndar
 # ---------------------------------------------------------------------------- run until precise
 @dataclass
 class ConvergenceResult:
+    """The draws run until a percentile was precise enough, and its history."""
+
     history: pd.DataFrame  # one row per checkpoint: draws, estimate, se, rel_se, ci_low, ci_high, ...
     values: np.ndarray  # (draws, periods): the output of every draw
     periods: list[str]
@@ -89,6 +91,7 @@ class ConvergenceResult:
 
     @property
     def draws(self) -> int:
+        """How many draws were run."""
         return int(self.values.shape[0])
 
 

@@ -27,11 +27,13 @@ class Measure:
     freq: str | None = None
 
     def describe(self) -> str:
+        """The measure for titles and files, e.g. 'revenue (Carvykti, region=China)'."""
         flt = "".join(f", {k}={'/'.join(v)}" for k, v in (self.filters or {}).items())
         return f"{self.metric} ({self.group or 'total'}{flt})"
 
 
 def as_scenario(scenario: str | Path | LoadedScenario | Scenario) -> Scenario:
+    """A validated Scenario from a path, a loaded scenario or a Scenario."""
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, LoadedScenario):
@@ -75,11 +77,12 @@ class Evaluator:
         return memory_results(self.structure, out).grouped(o.metric, o.by, filters=o.filters, freq=o.freq)
 
     def period_index(self, period: str | None) -> int:
+        """Index of a period label (None: the last)."""
         from sim.results.folder import period_index
 
         return period_index(self.periods, period)
 
-    def run(self, draw_ids: np.ndarray, pinned: dict[str, np.ndarray] | None = None
+    def run(self, draw_ids: np.ndarray, pinned: dict[str, np.ndarray | float] | None = None
             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(output (n, periods), recorded uncertain inputs {name: (n,)}) for the given draws.
 

@@ -96,6 +96,8 @@ def rank_correlations(x: dict[str, np.ndarray], y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RankResult:
+    """Spearman correlation of each input with the output, per period."""
+
     inputs: list[str]
     periods: list[str]
     rho: np.ndarray  # (inputs, periods)
@@ -108,12 +110,14 @@ class RankResult:
         return np.divide(r2, tot, out=np.zeros_like(r2), where=tot > 0)
 
     def frame(self, period: str) -> pd.DataFrame:
+        """One period's correlations and shares, strongest first."""
         p = self.periods.index(period)
         df = pd.DataFrame({"input": self.inputs, "spearman": self.rho[:, p], "share": self.share[:, p]})
         df["period"] = period
         return df.reindex(df["spearman"].abs().sort_values(ascending=False).index).reset_index(drop=True)
 
     def over_time(self) -> pd.DataFrame:
+        """Every input x period as a tidy table."""
         return pd.DataFrame({
             "input": np.repeat(self.inputs, len(self.periods)),
             "period": np.tile(self.periods, len(self.inputs)),
@@ -191,6 +195,8 @@ def sobol_indices(ev: Evaluator, inputs: list[str], period: str | None = None, n
 # ---------------------------------------------------------------------------- all together
 @dataclass
 class SensitivityReport:
+    """Tornado, rank correlations and (optionally) Sobol indices of one output in one period."""
+
     output: str
     period: str
     inputs: list[str]

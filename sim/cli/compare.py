@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Run or read the inputs, compare them with the first, print the table, write the folder."""
     from sim.analysis.compare import load_comparison
     from sim.report.folders import write_comparison
 

@@ -18,6 +18,7 @@ from sim.cli.common import (
 
 
 def cmd_converge(args: argparse.Namespace) -> int:
+    """Add batches until converged; exit 1 if --max-draws is reached first."""
     from sim.analysis.convergence import converge
     from sim.report.folders import write_convergence
     from sim.scenario import load_scenario

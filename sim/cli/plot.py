@@ -12,6 +12,7 @@ from sim.vocab import FREQUENCIES, GROUPINGS
 
 
 def cmd_plot_fan(args: argparse.Namespace) -> int:
+    """Draw a fan chart of a results folder into a PNG."""
     from sim.analysis.actuals import load_actuals
     from sim.plots.base import save_figure
     from sim.plots.fan import plot_fan

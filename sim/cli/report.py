@@ -26,6 +26,7 @@ def _results_folder(p: str, what: str) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a results folder."""
     from sim.report import report_summary, write_report
 
     res = _results_folder(args.results, "results folder")

@@ -10,6 +10,7 @@ from sim.vocab import DESIGNS, ENGINES, EXECUTORS, FREQUENCIES
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the scenario (workers started before it is read), then print the headline figures."""
     import json
 
     from sim.api import run

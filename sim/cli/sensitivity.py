@@ -11,6 +11,7 @@ from sim.errors import ScenarioError
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
+    """Run the analyses, print the strongest inputs, write the folder."""
     from sim.analysis.sensitivity import sensitivity
     from sim.report.folders import write_sensitivity
     from sim.scenario import load_scenario

@@ -10,6 +10,7 @@ from sim.vocab import FREQUENCIES, GROUPINGS
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    """Print a metric's mean and percentiles by group and period."""
     from sim.results import Results, summarize
 
     res = Results(args.results)

@@ -10,6 +10,7 @@ from sim.errors import ScenarioError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate each file; print a line per valid one and every problem of the others."""
     from sim.engine.structure import build_structure
     from sim.scenario import load_scenario
     from sim.scenario.dists import is_uncertain

@@ -28,16 +28,17 @@ class Agreement:
 
     @property
     def diff(self) -> np.ndarray:
+        """Mean paired difference, other - ref."""
         return self.mean_other - self.mean_ref
 
     @property
     def z(self) -> np.ndarray:
-        """diff / se (0 where both engines are identical in every draw)."""
+        """Diff / se (0 where both engines are identical in every draw)."""
         return np.divide(self.diff, self.se_diff, out=np.zeros_like(self.diff), where=self.se_diff > 0)
 
     @property
     def rel(self) -> np.ndarray:
-        """diff / mean_ref (0 where the reference mean is 0)."""
+        """Diff / mean_ref (0 where the reference mean is 0)."""
         return np.divide(self.diff, self.mean_ref, out=np.zeros_like(self.diff), where=self.mean_ref != 0)
 
 

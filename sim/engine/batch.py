@@ -10,10 +10,11 @@ patient-level engine (sim.engine.patient) is built from the same market.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
+import simpy
 
 from sim.engine.compiled import CompiledFlow
 from sim.engine.flow import Flow, accumulators
@@ -37,7 +38,7 @@ class BatchSim:
         self.structure = structure
         self.market = BatchMarket(structure, seed, draw_ids, design, pinned)
 
-    def _flow(self, acc: dict[str, np.ndarray]) -> Iterator[Any]:
+    def _flow(self, acc: dict[str, np.ndarray]) -> Generator[simpy.Event, Any, None]:
         env = self.market.calendar.env
         yield env.timeout(0.5)
         flow = CompiledFlow(self.market) if self.kernel == "compiled" else Flow(self.market)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from typing_extensions import override
 
 from sim.engine import kernels as K
 from sim.engine.flow import Flow
@@ -31,6 +32,7 @@ class CompiledFlow(Flow):
         self.neg_pq = -(p.bass_p.T + p.bass_q.T)
         self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.C, size))  # scratch, every month
 
+    @override
     def update_ranks(self) -> None:
         structure = self.market.structure
         changed = np.zeros(structure.C, dtype=np.bool_)
@@ -38,17 +40,20 @@ class CompiledFlow(Flow):
         K.refresh_ranks(self.market.state.launch_t.T, structure.seg_bounds, structure.seg_cell, changed, self.rank_table,
                         self.rank_mult.T)
 
+    @override
     def update_reach(self) -> None:
         self.share_reach = np.empty_like(self.afford)
         K.refresh_reach(self.afford, self.market.state.avail.T, self.aff_ix, self.aff_bounds,
                         self.market.state.share.transpose(2, 1, 0), self.share_reach)
 
+    @override
     def update_attractiveness(self) -> None:
         state, av = self.market.state, self.market.state.avail.T
         self.avail_T, self.attr_T, self.hazard_eff_T = (np.empty(av.shape) for _ in range(3))
         K.refresh_attr(av, self.market.params.base_attr.T, self.rank_mult.T, state.safety.T, self.hazard_T,
                        self.avail_T, self.attr_T, self.hazard_eff_T)
 
+    @override
     def month(self, t: int, acc: dict[str, np.ndarray]) -> None:
         structure, p, state = self.market.structure, self.market.params, self.market.state
         per = structure.period_of_month[t]

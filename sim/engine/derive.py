@@ -14,7 +14,7 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _group_sum(x, order, starts, rows, out):  # type: ignore[no-untyped-def]
+def _group_sum(x, order, starts, rows, out):
     """out[rows[g]] = x[order[starts[g]]] + x[...] + ... (in that order, as np.add.reduceat);
     rows no group reaches stay 0."""
     out[:, :] = 0.0
@@ -78,7 +78,7 @@ class Outputs(NamedTuple):
 
 
 @njit(cache=True, nogil=True)
-def finish(flows, money, books, out):  # type: ignore[no-untyped-def]
+def finish(flows, money, books, out):
     """The end of a batch in one pass a period: lane metrics (LANE_METRICS order), cell metrics
     (CELL_METRICS) and company-product metrics (COMPANY_METRICS), computed in float64 with the
     numpy version's operations in its order (sim.engine.outputs), stored in the outputs' dtype."""
@@ -95,7 +95,7 @@ def finish(flows, money, books, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _lane_metrics(p, flows, money, lanes_out, shares):  # type: ignore[no-untyped-def]
+def _lane_metrics(p, flows, money, lanes_out, shares):
     L, B = flows.served.shape[1], flows.served.shape[2]
     for lane in range(L):
         r = money.lane_region[lane]
@@ -126,7 +126,7 @@ def _lane_metrics(p, flows, money, lanes_out, shares):  # type: ignore[no-untype
 
 
 @njit(cache=True, nogil=True)
-def _cell_metrics(p, flows, books, cells_out, cell_d):  # type: ignore[no-untyped-def]
+def _cell_metrics(p, flows, books, cells_out, cell_d):
     C, B = cell_d.shape
     cell_d[:, :] = 0.0
     for s in range(books.seg_bounds.size - 1):
@@ -146,7 +146,7 @@ def _cell_metrics(p, flows, books, cells_out, cell_d):  # type: ignore[no-untype
 
 
 @njit(cache=True, nogil=True)
-def _company_metrics(p, books, shares, sums, comp_out):  # type: ignore[no-untyped-def]
+def _company_metrics(p, books, shares, sums, comp_out):
     CP, B = sums.shape[1], sums.shape[2]
     own_order, own_starts, own_rows = books.own
     par_order, par_starts, par_rows = books.partner

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
 from sim.engine.calendar import Action
 from sim.engine.state import ATTRACTIVENESS, AVAILABILITY, CAPACITY, PAYMENTS, PRICE
@@ -95,6 +96,7 @@ class ReimbursementHandler(EventHandler):
         self.oop = self.value(ev.out_of_pocket if ev.out_of_pocket is not None else ch.out_of_pocket, "out_of_pocket")
         self.new_share = self.value(ev.channel_share, "channel_share") if ev.channel_share is not None else None
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         s, k, ii = self.state, self.channel, idx[:, None]
         s.price[ii, self.lanes] *= (1.0 - self.cut[idx])[:, None]
@@ -121,6 +123,7 @@ class PriceChangeHandler(EventHandler):
         self.affordable = market.region_affordable(ev.region)
         self.change = self.value(ev.change, "change")
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         self.state.price[idx[:, None], self.lanes] *= (1.0 + self.change[idx])[:, None]
 
@@ -136,6 +139,7 @@ class CapacityHandler(EventHandler):
         self.product = market.structure.products.index(ev.product)
         self.capacity = self.value(ev.capacity, "capacity")
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         self.state.capacity[idx, self.product] = self.capacity[idx]
 
@@ -151,6 +155,7 @@ class SafetyHandler(EventHandler):
         self.lanes = market.lanes_of(ev.product, ev.regions)
         self.multiplier = self.value(ev.attractiveness, "attractiveness")
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         self.state.safety[idx[:, None], self.lanes] *= self.multiplier[idx][:, None]
 
@@ -165,6 +170,7 @@ class WithdrawalHandler(EventHandler):
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, ev.regions)
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         ii = idx[:, None]
         self.state.avail[ii, self.lanes] = False
@@ -183,6 +189,7 @@ class PaymentHandler(EventHandler):
         self.payer, self.payee = cp_ix[(ev.payer, "-")], cp_ix[(ev.payee, "-")]
         self.amount = self.value(ev.amount, "amount")
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         self.market.book_payment(idx, t, self.payer, self.payee, self.amount)
 
@@ -191,5 +198,6 @@ class PaymentHandler(EventHandler):
 class ReadoutHandler(EventHandler):
     """A marker (e.g. a trial read-out) that other events follow; changes nothing itself."""
 
+    @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         pass

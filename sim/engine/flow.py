@@ -48,6 +48,7 @@ class SegmentSum:
                       for k in range(1, int(lengths.max(initial=1)))]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(rows, draws) -> (segments, draws) sums."""
         out = x[self.starts]  # a copy (fancy indexing)
         for seg, rows in self.steps:
             out[seg] += x[rows]

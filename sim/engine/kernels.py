@@ -86,7 +86,7 @@ class Period(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def month(t, cells, lanes, use_inertia, access, supply, acc):  # type: ignore[no-untyped-def]
+def month(t, cells, lanes, use_inertia, access, supply, acc):
     """One month for every draw: steps 1-5 of the model, added into the period's accumulators."""
     pool = _pool(cells, acc)
     _mix(t, lanes, use_inertia)
@@ -95,7 +95,7 @@ def month(t, cells, lanes, use_inertia, access, supply, acc):  # type: ignore[no
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _pool(cells, acc):  # type: ignore[no-untyped-def]
+def _pool(cells, acc):
     """Steps 1-3: eligible patients, class uptake (Bass), site access: the addressable pool (C, B)."""
     C, B = cells.eligible0.shape
     pool = np.empty((C, B))
@@ -113,7 +113,7 @@ def _pool(cells, acc):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _mix(t, lanes, use_inertia):  # type: ignore[no-untyped-def]
+def _mix(t, lanes, use_inertia):
     """Step 4: each cell's product mix, the logit target moved towards with inertia (in place)."""
     L, B = lanes.attr.shape
     target = np.empty((L, B))
@@ -131,7 +131,7 @@ def _mix(t, lanes, use_inertia):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _segment_target(t, lanes, a, z, target, tot):  # type: ignore[no-untyped-def]
+def _segment_target(t, lanes, a, z, target, tot):
     """Lanes a..z-1 of one cell: attractiveness x launch ramp, normalised to shares."""
     B = tot.size
     tot[:] = 0.0
@@ -150,7 +150,7 @@ def _segment_target(t, lanes, a, z, target, tot):  # type: ignore[no-untyped-def
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _segment_inertia(lanes, a, z, target, tot):  # type: ignore[no-untyped-def]
+def _segment_inertia(lanes, a, z, target, tot):
     """Lanes a..z-1 of one cell: last month's mix kept in part, renormalised (an empty mix, at
     the first launch, takes the target directly)."""
     B = tot.size
@@ -169,7 +169,7 @@ def _segment_inertia(lanes, a, z, target, tot):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _demand(pool, lanes, access):  # type: ignore[no-untyped-def]
+def _demand(pool, lanes, access):
     """Demand per lane: the pool x the mix; where patients pay themselves, each payer channel's
     patients choose among the products they can afford."""
     L, B = lanes.mix.shape
@@ -191,7 +191,7 @@ def _demand(pool, lanes, access):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _affordable_weights(mix, access):  # type: ignore[no-untyped-def]
+def _affordable_weights(mix, access):
     """(A, B): sum over channels of reach x share x the mix renormalised among what they can afford."""
     K, A, B = access.afford.shape
     ax, afford = access.lanes, access.afford
@@ -216,7 +216,7 @@ def _affordable_weights(mix, access):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _serve(demand, avail, supply, acc):  # type: ignore[no-untyped-def]
+def _serve(demand, avail, supply, acc):
     """Step 5: queue; a product's capacity is shared by its lanes; drop-out; accumulate."""
     L, B = demand.shape
     queue = supply.queue
@@ -241,7 +241,7 @@ def _serve(demand, avail, supply, acc):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _limit_capacity(served, supply):  # type: ignore[no-untyped-def]
+def _limit_capacity(served, supply):
     """Scale the lanes of each capacity-limited product so they are served at most its capacity."""
     B = served.shape[1]
     cap_lanes = supply.cap_lanes
@@ -260,7 +260,7 @@ def _limit_capacity(served, supply):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def refresh_attr(avail, base, rank, safety, hazard, avail_f, attr, hazard_eff):  # type: ignore[no-untyped-def]
+def refresh_attr(avail, base, rank, safety, hazard, avail_f, attr, hazard_eff):
     """Flow.update_attractiveness in one pass (the same products in the same order): availability
     as 0/1, attractiveness of what is available, drop-out hazard (1 for what is not)."""
     L, B = avail.shape
@@ -274,7 +274,7 @@ def refresh_attr(avail, base, rank, safety, hazard, avail_f, attr, hazard_eff): 
 
 
 @njit(cache=True, nogil=True)
-def refresh_reach(afford, avail, ax, aff_bounds, share, out):  # type: ignore[no-untyped-def]
+def refresh_reach(afford, avail, ax, aff_bounds, share, out):
     """Flow.update_reach in one pass: for each payer channel and cell, the most
     affordable available lane's affordability, times each lane's channel share (K, A, B)."""
     K, A, B = afford.shape
@@ -292,7 +292,7 @@ def refresh_reach(afford, avail, ax, aff_bounds, share, out):  # type: ignore[no
 
 
 @njit(cache=True, nogil=True)
-def refresh_ranks(launch_t, seg_bounds, seg_cell, changed, mult, rank_mult):  # type: ignore[no-untyped-def]
+def refresh_ranks(launch_t, seg_bounds, seg_cell, changed, mult, rank_mult):
     """Flow.update_ranks for the cells in `changed`: a lane's entry rank is 1 + the number
     of lanes of its cell launched strictly earlier (ties share a rank); its multiplier is read
     from `mult[cell, rank - 1, draw]`, the rank ** -elasticity numpy computed per batch."""

@@ -55,5 +55,5 @@ class BatchMarket:
         ok = t >= 0
         idx, t, amt = idx[ok], t[ok].astype(np.int64), amount[idx[ok]]
         per = self.structure.period_of_month[t]
-        np.add.at(self.state.pay, (idx, payee, per), amt)
-        np.add.at(self.state.pay, (idx, payer, per), -amt)
+        np.add.at(self.state.pay, (idx, payee, per), amt)  # type: ignore[arg-type]  # numpy's stubs: no tuples
+        np.add.at(self.state.pay, (idx, payer, per), -amt)  # type: ignore[arg-type]

@@ -70,7 +70,7 @@ independent of how draws are split.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -255,7 +255,7 @@ class PatientSim:
         return out[None]
 
     # ------------------------------------------------------------------ patients
-    def _arrivals(self, lanes: np.ndarray, offsets: np.ndarray) -> Iterator[simpy.Event]:
+    def _arrivals(self, lanes: np.ndarray, offsets: np.ndarray) -> Generator[simpy.Event, Any, None]:
         """One cell's arrivals of the month: patients at sorted offsets inside the window."""
         start = self.env.now
         for l, s in zip(lanes.tolist(), offsets.tolist(), strict=True):
@@ -264,7 +264,7 @@ class PatientSim:
                 yield self.env.timeout(due - self.env.now)
             self.env.process(self._patient(l))
 
-    def _patient(self, l: int) -> Iterator[simpy.Event]:
+    def _patient(self, l: int) -> Generator[simpy.Event, Any, None]:
         pid = self._next_pid
         self._next_pid += 1
         if self.records is not None:

@@ -41,10 +41,12 @@ class Structure:
 
     @property
     def NP(self) -> int:
+        """Number of reporting periods."""
         return len(self.periods)
 
     @property
     def L(self) -> int:
+        """Number of lanes (product x region x indication)."""
         return len(self.lanes)
 
     @property
@@ -54,6 +56,7 @@ class Structure:
 
     @property
     def C(self) -> int:
+        """Number of cells (region x indication)."""
         return len(self.cells)
 
 

@@ -40,7 +40,7 @@ def money_formatter(currency: str = "") -> Any:
 
 
 def colors(n: int) -> list[Any]:
-    """n distinct colours, the strong ones first."""
+    """N distinct colours, the strong ones first."""
     plt = pyplot()
     if n <= 10:
         return [plt.get_cmap("tab10")(k) for k in range(n)]

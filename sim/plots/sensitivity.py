@@ -37,6 +37,7 @@ def plot_tornado(df: pd.DataFrame, *, ax: Any = None, top: int = 15, title: str 
 
 
 def plot_sobol(df: pd.DataFrame, *, ax: Any = None, top: int = 15, title: str | None = None) -> Any:
+    """First-order and total Sobol indices with their confidence half-widths."""
     plt = pyplot()
     d = df.head(top).iloc[::-1]
     if ax is None:

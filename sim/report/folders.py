@@ -36,7 +36,6 @@ def write_comparison(cmp: Comparison, folder: str | Path, period: str | None = N
 
 def write_sensitivity(rep: SensitivityReport, folder: Path, top: int = 15) -> list[Path]:
     """tornado.csv, spearman.csv, sensitivity_over_time.csv (and sobol.csv) with their charts."""
-
     folder.mkdir(parents=True, exist_ok=True)
     files = []
 

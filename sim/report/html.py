@@ -50,11 +50,15 @@ TOP_INPUTS = 12
 # ---------------------------------------------------------------------------- the report
 @dataclass
 class Report:
+    """The report's page and its charts."""
+
     html: str
     charts: list[Chart]
 
 
 class ReportBuilder:
+    """Builds the report's sections from a results folder (and another to compare with)."""
+
     def __init__(self, res: Results, other: Results | None, top: int) -> None:
         self.res = res
         self.other = other
@@ -88,12 +92,14 @@ class ReportBuilder:
         return df.sort_values("draw", kind="stable").reset_index(drop=True)
 
     def chart(self, id: str, fig: Any, title: str, alt: str, caption: str = "") -> str:
+        """A chart as an embedded figure with its caption (kept for the Report's list)."""
         c = Chart(id, title, alt, png_data_uri(fig, DPI), caption)
         self.charts.append(c)
         return c.html()
 
     # ---------------------------------------------------------------- sections
     def header(self) -> str:
+        """Scenario, run settings and provenance."""
         m = self.res.meta
         data = self.data or {}
         desc = data.get("description") or ""
@@ -119,6 +125,7 @@ class ReportBuilder:
                 + f'<dl class="meta">{dl}</dl></header>')
 
     def toc(self) -> str:
+        """Links to the sections."""
         items = [("key-numbers", "Key numbers"), ("fan-charts", "Fan charts"),
                  ("share", "Share over time"), ("tornado", "What drives revenue")]
         if self.other is not None:
@@ -127,6 +134,7 @@ class ReportBuilder:
         return '<nav class="toc">' + " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in items) + "</nav>"
 
     def key_numbers(self) -> str:
+        """Revenue and patients in the middle and last years, and revenue by product."""
         res = self.res
         years = list(dict.fromkeys([self.middle, self.last]))
         rows = []
@@ -184,6 +192,7 @@ class ReportBuilder:
         return fig
 
     def fan_charts(self) -> str:
+        """Fan charts of revenue (total, product, target, region) and patients infused."""
         res = self.res
         out = ['<section id="fan-charts"><h2>Fan charts</h2>'
                "<p>Median (line) and the 50 / 80 / 90 % central bands of the draws, by year. Panels are "
@@ -204,6 +213,7 @@ class ReportBuilder:
         return "".join(out)
 
     def share(self) -> str:
+        """Revenue share over time by product and by target."""
         out = ['<section id="share"><h2>Share over time</h2>']
         for by in ("product", "target"):
             frame = median_shares(self.res, by)
@@ -218,6 +228,7 @@ class ReportBuilder:
         return "".join(out)
 
     def build(self) -> str:
+        """The whole page."""
         body = [self.header(), self.toc(), self.key_numbers(), self.fan_charts(), self.share(), tornado_section(self)]
         if self.other is not None:
             body.append(comparison_section(self))

@@ -49,6 +49,8 @@ def describe_dist(node: dict[str, Any]) -> str:
 
 @dataclass
 class InputRow:
+    """One uncertain input: its distribution and the P10 / P50 / P90 drawn."""
+
     path: str
     distribution: str
     kind: str  # "continuous", "date", "gate", "recorded"

@@ -14,6 +14,8 @@ def e(x: Any) -> str:
 
 @dataclass
 class Chart:
+    """A chart embedded as a PNG data URI, with its caption."""
+
     id: str
     title: str
     alt: str
@@ -21,6 +23,7 @@ class Chart:
     caption: str = ""
 
     def html(self) -> str:
+        """The <figure> element."""
         cap = f"<figcaption><strong>{e(self.title)}.</strong> {e(self.caption)}</figcaption>"
         return (f'<figure id="{e(self.id)}-figure"><img id="{e(self.id)}" src="{self.uri}" '
                 f'alt="{e(self.alt)}">{cap}</figure>')

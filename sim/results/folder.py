@@ -43,9 +43,9 @@ class Results:
         self.meta = meta
         s = meta["structure"]
         self.periods: list[str] = s["periods"]
-        self.lanes: list[tuple[str, str, str]] = [tuple(x) for x in s["lanes"]]  # type: ignore[misc]
-        self.cells: list[tuple[str, str]] = [tuple(x) for x in s["cells"]]  # type: ignore[misc]
-        self.company_products: list[tuple[str, str]] = [tuple(x) for x in s["company_products"]]  # type: ignore[misc]
+        self.lanes: list[tuple[str, str, str]] = [tuple(x) for x in s["lanes"]]
+        self.cells: list[tuple[str, str]] = [tuple(x) for x in s["cells"]]
+        self.company_products: list[tuple[str, str]] = [tuple(x) for x in s["company_products"]]
         self.product_company: dict[str, str] = s["product_company"]
         self.product_target: dict[str, str] = s["product_target"]
         self.product_modality: dict[str, str] = s.get("product_modality", {})
@@ -55,7 +55,7 @@ class Results:
         if self.part_layout not in (PART_LAYOUT, OLD_PART_LAYOUT):
             raise ScenarioError(f"{self.path}: unknown part_layout {self.part_layout!r} in metadata.json "
                                 f"(written by a newer version of cart-sim?)")
-        self._cache: dict[tuple[str, str], np.ndarray] = {}
+        self._cache: dict[tuple[str, str, str], np.ndarray] = {}  # (table, metric, dtype)
 
     def n_items(self, table: str) -> int:
         """How many items (lanes, cells or company-product rows) a table has per draw and period."""
@@ -115,6 +115,7 @@ class Results:
 
     @property
     def draws(self) -> np.ndarray:
+        """The draw ids held, in order."""
         per_draw = len(self.periods) * len(self.cells)
         out = []
         for f in self.files("cells"):

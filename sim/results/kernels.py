@@ -11,7 +11,7 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def group_sums(xt, order, starts, out, col0):  # type: ignore[no-untyped-def]
+def group_sums(xt, order, starts, out, col0):
     """Group sums for summary.csv: xt (periods, items, draws) float32 as stored; group g adds
     items order[starts[g]:starts[g + 1]] in float64, in that order, into out[g * periods + p,
     col0 + draw] (float32). One fixed order per group: a draw's sums do not depend on which
@@ -34,7 +34,7 @@ def group_sums(xt, order, starts, out, col0):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sum8(v, m, square):  # type: ignore[no-untyped-def]
+def _sum8(v, m, square):
     """sum(v - m) (or its squares) in float64 over 8 interleaved partial sums, added in a fixed
     order: one result per row whatever the batching, and 8 additions in flight instead of 1."""
     a = np.zeros(8)
@@ -55,13 +55,13 @@ SMALL = 64  # a bucket this small is sorted rather than split again
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _flkey(b):  # type: ignore[no-untyped-def]
+def _flkey(b):
     """float32 bits (as an integer) -> an integer key in the floats' order, and back again."""
     return b if b >= 0 else b ^ 0x7FFFFFFF
 
 
 @njit(cache=True, nogil=True)
-def _split(src, dst, lo, hi, kmin, shift, starts):  # type: ignore[no-untyped-def]
+def _split(src, dst, lo, hi, kmin, shift, starts):
     """Counting sort of src[lo:hi] into dst[lo:hi] by (key - kmin) >> shift; bucket b then
     holds dst[starts[b]:starts[b + 1]] (absolute positions)."""
     starts[:] = 0
@@ -78,7 +78,7 @@ def _split(src, dst, lo, hi, kmin, shift, starts):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _shift(kmin, kmax):  # type: ignore[no-untyped-def]
+def _shift(kmin, kmax):
     shift = 0
     while ((kmax - kmin) >> shift) >= BUCKETS:
         shift += 1
@@ -86,7 +86,7 @@ def _shift(kmin, kmax):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def row_stats(x, ranks, mean, sd, vals):  # type: ignore[no-untyped-def]
+def row_stats(x, ranks, mean, sd, vals):
     """Mean, sd (ddof 1) and the order statistics `ranks` (ascending) of each row of x (rows,
     draws) float32, without sorting whole rows: the summary needs ~20 ranks of 10,000 draws.
 
@@ -118,7 +118,7 @@ def row_stats(x, ranks, mean, sd, vals):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _keys(bits, a):  # type: ignore[no-untyped-def]
+def _keys(bits, a):
     """Each value's ordering key into a; the smallest and largest key."""
     kmin, kmax = _flkey(np.int64(bits[0])), _flkey(np.int64(bits[0]))
     for i in range(bits.size):
@@ -130,7 +130,7 @@ def _keys(bits, a):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _pick(a, b2, top, sub, done, ranks, one, out):  # type: ignore[no-untyped-def]
+def _pick(a, b2, top, sub, done, ranks, one, out):
     """The values at `ranks` of a row whose keys b2 holds in buckets `top`, into out."""
     as_float = one.view(np.float32)
     j, bt = 0, 0
@@ -149,7 +149,7 @@ def _pick(a, b2, top, sub, done, ranks, one, out):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True, nogil=True)
-def _order_bucket(a, b2, lo, hi, sub, done, ranks, j, j2):  # type: ignore[no-untyped-def]
+def _order_bucket(a, b2, lo, hi, sub, done, ranks, j, j2):
     """Put bucket lo..hi in order where ranks[j:j2] fall: a small bucket is sorted (in b2); a
     large one is split by its own range (into a) and only its sub-buckets holding a wanted rank
     are sorted. Returns the array that then holds those ranks' keys in place."""

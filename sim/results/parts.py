@@ -100,6 +100,7 @@ LABEL_COLUMNS = ["period", "region", "indication", "product", "target", "company
 
 
 def write_parquet(table: pa.Table, where: Any) -> None:
+    """A table as parquet (lz4; only the label columns dictionary-encoded)."""
     # dictionary-encode only the label columns: trying it on float columns costs 4x the write time;
     # lz4 writes the floats ~25 % faster than zstd level 1 for ~20 % larger files (cart_2022)
     labels = [c for c in LABEL_COLUMNS if c in table.column_names]
@@ -107,6 +108,7 @@ def write_parquet(table: pa.Table, where: Any) -> None:
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
+    """A table's parquet file contents."""
     sink = pa.BufferOutputStream()
     write_parquet(table, sink)
     return sink.getvalue().to_pybytes()

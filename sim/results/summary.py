@@ -107,6 +107,7 @@ def batch_aggregates(structure: Structure, out: BatchOutput) -> np.ndarray:
         if (it.gp.table, it.gp.metric) != current:  # float32, exactly as the parquet parts hold it
             current = (it.gp.table, it.gp.metric)
             xt = draws_last(getattr(out, it.gp.table)[it.gp.metric].transpose(0, 2, 1))
+        assert xt is not None
         item_rows(xt, it, rows[it.row0:it.row0 + it.nrows])
     return rows
 
@@ -214,7 +215,7 @@ def summary_frame(res: Results, plan: list[tuple[str, str]] | None = None, worke
 
 
 def _csv_field(text: str) -> str:
-    """A text field as the csv module (and so pandas) writes it with "\\n" line ends: quoted only
+    """A text field as the csv module (and so pandas) writes it with line-feed line ends: quoted only
     when it holds the delimiter, a quote or a line end."""
     if any(ch in text for ch in ',"\n'):
         return '"' + text.replace('"', '""') + '"'

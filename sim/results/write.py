@@ -5,7 +5,10 @@ Each file is written atomically; 'inputs' last, so its presence marks the batch 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+import pyarrow as pa
 
 from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure
@@ -21,10 +24,19 @@ def write_tables(tables: dict[str, bytes], parts: Path, index: int) -> None:
     for name in (AGGREGATES, *PART_TABLES):
         data = tables[name]
         path = aggregate_file(parts, index) if name == AGGREGATES else parts / f"{name}-{index:06d}.parquet"
-        atomic_write(path, lambda tmp, b=data: Path(tmp).write_bytes(b))
+        atomic_write(path, _bytes_writer(data))
+
+
+def _bytes_writer(data: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(data)
+
+
+def _parquet_writer(table: pa.Table) -> Callable[[str], object]:
+    return lambda tmp: write_parquet(table, tmp)
 
 
 def batch_done(parts: Path, index: int) -> bool:
+    """Whether every table of batch `index` has been written."""
     return all((parts / f"{name}-{index:06d}.parquet").exists() for name in PART_TABLES)
 
 
@@ -42,7 +54,7 @@ def write_batch(structure: Structure, out: BatchOutput, parts: Path, index: int)
     atomic_npy(aggregate_file(parts, index), batch_aggregates(structure, out))  # freed once written
     for name in PART_TABLES:
         table = batch_table(structure, out, name)
-        atomic_write(parts / f"{name}-{index:06d}.parquet", lambda tmp, t=table: write_parquet(t, tmp))
+        atomic_write(parts / f"{name}-{index:06d}.parquet", _parquet_writer(table))
         del table
 
 

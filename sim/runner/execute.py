@@ -141,7 +141,7 @@ def _run(loaded: LoadedScenario, out: str | Path | None, opts: RunOptions, pool:
     batch_size = opts.batch_size
     if batch_size is None and opts.engine == "patient":  # slow: small batches keep the progress bar moving
         batch_size = max(1, min(10, opts.draws // (4 * opts.workers)))
-    spec = {"scenario_sha256": loaded.sha256, "seed": opts.seed, "draws": opts.draws,
+    spec: dict[str, Any] = {"scenario_sha256": loaded.sha256, "seed": opts.seed, "draws": opts.draws,
             "batch_size": batch_size or default_batch_size(structure, opts.draws, opts.workers),
             "design": opts.design, "engine": opts.engine, "frequency": structure.freq, "part_layout": PART_LAYOUT}
     spec = prepare_partial(partial, spec, resume=opts.resume, force=opts.force, keep_batch_size=batch_size is None)

@@ -30,7 +30,7 @@ def latest_partial(scenario_name: str, root: str | Path = "outputs") -> Path | N
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON file's contents, or None if it is missing or unreadable."""
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 

@@ -27,7 +27,7 @@ def structure_for(scenario_data: dict[str, Any], sha256: str, freq: str | None) 
     key = ("structure", sha256, freq)
     if key not in _WORKER:
         _WORKER[key] = build_structure(Scenario.model_validate(scenario_data), freq)
-    return _WORKER[key]  # type: ignore[no-any-return]
+    return _WORKER[key]
 
 
 def simulate(structure: Structure, seed: int, task: BatchTask, design: str, draws: int, engine: str) -> BatchOutput:

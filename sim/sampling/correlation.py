@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from typing_extensions import override
 
 from sim.sampling.designs import Design, make_design
 from sim.sampling.rng import draw_keys
@@ -140,6 +141,7 @@ class CorrelatedDesign(Design):
             self._last = (tag, gaussian_copula(raw, np.asarray(self.target, dtype=float)))
         return self._last[1]
 
+    @override
     def u(self, keys: np.ndarray, draw_ids: np.ndarray, name: str, counter: int) -> np.ndarray:
         assert self.base is not None
         if counter == 0 and name in self.names:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from typing_extensions import override
 
 from sim.sampling.rng import stable_id, uniforms
 from sim.vocab import DESIGNS
@@ -28,6 +29,7 @@ class Design:
     seed: int = 0
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    @override
     def u(self, keys: np.ndarray, draw_ids: np.ndarray, name: str, counter: int) -> np.ndarray:
         return uniforms(keys, name, counter)
 
@@ -44,6 +46,7 @@ class LatinHypercube(Design):
             self._cache[name] = np.random.Generator(np.random.PCG64(ss)).permutation(self.n_total)
         return self._cache[name]
 
+    @override
     def u(self, keys: np.ndarray, draw_ids: np.ndarray, name: str, counter: int) -> np.ndarray:
         jitter = uniforms(keys, name, counter)
         if counter != 0:
@@ -73,6 +76,7 @@ class ScrambledSobol(Design):
                 self._cache[key] = eng.random(n)
         return self._cache[key]
 
+    @override
     def u(self, keys: np.ndarray, draw_ids: np.ndarray, name: str, counter: int) -> np.ndarray:
         if counter != 0:
             return uniforms(keys, name, counter)
@@ -89,6 +93,7 @@ class ScrambledSobol(Design):
 
 
 def make_design(kind: str | None, n_total: int, seed: int) -> Design:
+    """The sampling design called `kind` for a run of n_total draws."""
     kind = kind or "mc"
     if kind == "mc":
         return Design("mc", n_total, seed)

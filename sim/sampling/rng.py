@@ -75,14 +75,14 @@ def _uniforms_numpy(keys: np.ndarray, name: str, counter: int = 0) -> np.ndarray
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _splitmix(x):  # type: ignore[no-untyped-def]
+def _splitmix(x):
     x = (x ^ (x >> np.uint64(30))) * _M1
     x = (x ^ (x >> np.uint64(27))) * _M2
     return x ^ (x >> np.uint64(31))
 
 
 @njit(cache=True, nogil=True)
-def hashed_uniforms(keys, sid, step, out):  # type: ignore[no-untyped-def]
+def hashed_uniforms(keys, sid, step, out):
     """`uniforms`, draw by draw: the same integer operations as its numpy reference
     (`_uniforms_numpy`, equal bit for bit in tests/test_rng.py) in one pass."""
     for i in range(keys.shape[0]):

@@ -47,7 +47,7 @@ def _table_cache_dir() -> Path | None:
 
 
 def _disk_cached_table(a: float, b: float) -> np.ndarray:
-    """betaincinv on the table's 4,097 nodes takes ~8 ms, so a scenario with 40 PERT inputs cost
+    """Betaincinv on the table's 4,097 nodes takes ~8 ms, so a scenario with 40 PERT inputs cost
     every worker process ~0.35 s before its first batch. Tables are kept in the user's cache
     folder, keyed by (a, b), the node grid and the scipy version that computed them; a missing,
     unreadable or mismatched file is recomputed (the values are the same either way)."""
@@ -97,7 +97,7 @@ def sample(spec: float | Distribution, u: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def table_interp(x, xp, fp, lut, out):  # type: ignore[no-untyped-def]
+def table_interp(x, xp, fp, lut, out):
     """np.interp(x, xp, fp) with numpy's exact arithmetic and edge cases: `lut[k]` is the last
     node at or below k / (lut.size - 1) (xp spans [0, 1]), so finding a value's interval takes a
     step or two instead of a binary search."""

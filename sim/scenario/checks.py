@@ -25,102 +25,117 @@ def _date_support(spec: Any) -> tuple[float, float] | None:
 
 
 def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
+    """Every (field path, problem) a scenario has beyond its schema."""
+    out = _weights(scn)
+    used = set(scn.preference.weights) | {w for i in scn.indications.values() for w in (i.weights or {})}
+    for pname, p in scn.products.items():
+        out += _product(scn, pname, p, used)
+    for eid, ev in scn.events.items():
+        out += _event(scn, eid, ev)
+    out.extend(_cycles(scn))
+    return out
+
+
+def _after_end(scn: Scenario, loc: Loc, spec: Any) -> list[tuple[Loc, str]]:
+    sup = _date_support(spec)
+    if sup is not None and sup[0] > month_ordinal(scn.end):
+        return [(loc, f"date {ordinal_to_str(int(sup[0]))} is after the scenario's end ({scn.end}); "
+                      "expected a date inside the horizon")]
+    return []
+
+
+def _ref(scn: Scenario, loc: Loc, ref: str | None) -> list[tuple[Loc, str]]:
+    res = parse_ref(ref, scn) if ref is not None else None
+    return [(loc, res)] if isinstance(res, str) else []
+
+
+def _weights(scn: Scenario) -> list[tuple[Loc, str]]:
+    """Markets in known regions; preference weights on attributes some product has."""
     out: list[tuple[Loc, str]] = []
-    end = month_ordinal(scn.end)
-    regions, inds, prods = set(scn.regions), set(scn.indications), set(scn.products)
-
-    def beyond(loc: Loc, spec: Any) -> None:
-        sup = _date_support(spec)
-        if sup is not None and sup[0] > end:
-            out.append((loc, f"date {ordinal_to_str(int(sup[0]))} is after the scenario's end ({scn.end}); "
-                             "expected a date inside the horizon"))
-
+    regions, attrs = set(scn.regions), _all_attributes(scn)
     for iname, ind in scn.indications.items():
         for r in ind.markets:
             if r not in regions:
                 out.append((("indications", iname, "markets", r), f"unknown region '{r}'{did_you_mean(r, regions)}"))
         for w in (ind.weights or {}):
-            if w not in _all_attributes(scn):
+            if w not in attrs:
                 out.append((("indications", iname, "weights", w),
-                            f"no product has attribute '{w}'{did_you_mean(w, _all_attributes(scn))}"))
-    attrs = _all_attributes(scn)
+                            f"no product has attribute '{w}'{did_you_mean(w, attrs)}"))
     for w in scn.preference.weights:
         if w not in attrs:
             out.append((("preference", "weights", w), f"no product has attribute '{w}'{did_you_mean(w, attrs)}"))
-    used_weights = set(scn.preference.weights) | {w for i in scn.indications.values() for w in (i.weights or {})}
-    for pname, p in scn.products.items():
-        missing = sorted(used_weights - set(p.attributes))
-        if missing:
-            out.append((("products", pname, "attributes"),
-                        f"missing attribute(s) {', '.join(missing)} that the preference weights use"))
-        if p.capacity is not None:
-            ords = [s.date for s in p.capacity.expansions]
-            if all(isinstance(o, float) for o in ords) and ords != sorted(ords):
-                out.append((("products", pname, "capacity", "expansions"), "expansions must be in date order"))
-        for r, pr in p.regions.items():
-            if r not in regions:
-                out.append((("products", pname, "regions", r), f"unknown region '{r}'{did_you_mean(r, regions)}"))
-                continue
-            for i, launch in pr.launches.items():
-                loc: Loc = ("products", pname, "regions", r, "launches", i)
-                if i not in inds:
-                    out.append((loc, f"unknown indication '{i}'{did_you_mean(i, inds)}"))
-                    continue
-                if r not in scn.indications[i].markets:
-                    out.append((loc, f"indication '{i}' has no market in region '{r}' (add indications.{i}.markets.{r})"))
-                beyond(loc + ("date",), launch.date)
-                if launch.after is not None:
-                    res = parse_ref(launch.after, scn)
-                    if isinstance(res, str):
-                        out.append((loc + ("after",), res))
-        covered: dict[str, int] = {}
-        for k, d in enumerate(p.deals):
-            for r in (list(p.regions) if d.regions == "all" else d.regions):
-                if r in covered:
-                    out.append((("products", pname, "deals", k, "regions"),
-                                f"region '{r}' is already covered by deals[{covered[r]}]; "
-                                "one partner deal per region (split regions between deals)"))
-                covered.setdefault(r, k)
-            if d.regions != "all":
-                for r in d.regions:
-                    if r not in p.regions:
-                        out.append((("products", pname, "deals", k, "regions"),
-                                    f"product '{pname}' is not sold in region '{r}'{did_you_mean(r, p.regions)}"))
-            for j, m in enumerate(d.milestones):
-                res = parse_ref(m.on, scn)
-                if isinstance(res, str):
-                    out.append((("products", pname, "deals", k, "milestones", j, "on"), res))
-            if d.partner == p.company:
-                out.append((("products", pname, "deals", k, "partner"), "the partner must differ from the product's company"))
-
-    for eid, ev in scn.events.items():
-        loc = ("events", eid)
-        prod = getattr(ev, "product", None)
-        if prod is not None and prod not in prods:
-            out.append((loc + ("product",), f"unknown product '{prod}'{did_you_mean(prod, prods)}"))
-            continue
-        region = getattr(ev, "region", None)
-        if region is not None:
-            if region not in regions:
-                out.append((loc + ("region",), f"unknown region '{region}'{did_you_mean(region, regions)}"))
-            elif prod is not None and region not in scn.products[prod].regions:
-                out.append((loc + ("region",), f"product '{prod}' is not sold in region '{region}'"))
-        regs = getattr(ev, "regions", None)
-        if isinstance(regs, list):
-            for r in regs:
-                if r not in regions:
-                    out.append((loc + ("regions",), f"unknown region '{r}'{did_you_mean(r, regions)}"))
-        channel = getattr(ev, "channel", None)
-        if channel is not None and region in scn.regions and channel not in scn.regions[region].payers:
-            out.append((loc + ("channel",), f"region '{region}' has no payer channel '{channel}'"
-                        f"{did_you_mean(channel, scn.regions[region].payers)}"))
-        beyond(loc + ("date",), ev.date)
-        if ev.after is not None:
-            res = parse_ref(ev.after, scn)
-            if isinstance(res, str):
-                out.append((loc + ("after",), res))
-    out.extend(_cycles(scn))
     return out
+
+
+def _product(scn: Scenario, pname: str, p: Any, used_weights: set[str]) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    missing = sorted(used_weights - set(p.attributes))
+    if missing:
+        out.append((("products", pname, "attributes"),
+                    f"missing attribute(s) {', '.join(missing)} that the preference weights use"))
+    if p.capacity is not None:
+        ords = [s.date for s in p.capacity.expansions]
+        if all(isinstance(o, float) for o in ords) and ords != sorted(ords):
+            out.append((("products", pname, "capacity", "expansions"), "expansions must be in date order"))
+    regions, inds = set(scn.regions), set(scn.indications)
+    for r, pr in p.regions.items():
+        if r not in regions:
+            out.append((("products", pname, "regions", r), f"unknown region '{r}'{did_you_mean(r, regions)}"))
+            continue
+        for i, launch in pr.launches.items():
+            loc: Loc = ("products", pname, "regions", r, "launches", i)
+            if i not in inds:
+                out.append((loc, f"unknown indication '{i}'{did_you_mean(i, inds)}"))
+                continue
+            if r not in scn.indications[i].markets:
+                out.append((loc, f"indication '{i}' has no market in region '{r}' (add indications.{i}.markets.{r})"))
+            out += _after_end(scn, loc + ("date",), launch.date) + _ref(scn, loc + ("after",), launch.after)
+    return out + _deals(scn, pname, p)
+
+
+def _deals(scn: Scenario, pname: str, p: Any) -> list[tuple[Loc, str]]:
+    """One partner deal per region, in regions the product is sold in, with valid milestones."""
+    out: list[tuple[Loc, str]] = []
+    covered: dict[str, int] = {}
+    for k, d in enumerate(p.deals):
+        loc: Loc = ("products", pname, "deals", k)
+        for r in (list(p.regions) if d.regions == "all" else d.regions):
+            if r in covered:
+                out.append((loc + ("regions",), f"region '{r}' is already covered by deals[{covered[r]}]; "
+                                                 "one partner deal per region (split regions between deals)"))
+            covered.setdefault(r, k)
+        if d.regions != "all":
+            out += [(loc + ("regions",), f"product '{pname}' is not sold in region '{r}'{did_you_mean(r, p.regions)}")
+                    for r in d.regions if r not in p.regions]
+        for j, m in enumerate(d.milestones):
+            out += _ref(scn, loc + ("milestones", j, "on"), m.on)
+        if d.partner == p.company:
+            out.append((loc + ("partner",), "the partner must differ from the product's company"))
+    return out
+
+
+def _event(scn: Scenario, eid: str, ev: Any) -> list[tuple[Loc, str]]:
+    """An event's product, region(s) and channel exist; its date and parent are valid."""
+    loc: Loc = ("events", eid)
+    regions, prods = set(scn.regions), set(scn.products)
+    prod = getattr(ev, "product", None)
+    if prod is not None and prod not in prods:
+        return [(loc + ("product",), f"unknown product '{prod}'{did_you_mean(prod, prods)}")]
+    out: list[tuple[Loc, str]] = []
+    region = getattr(ev, "region", None)
+    if region is not None:
+        if region not in regions:
+            out.append((loc + ("region",), f"unknown region '{region}'{did_you_mean(region, regions)}"))
+        elif prod is not None and region not in scn.products[prod].regions:
+            out.append((loc + ("region",), f"product '{prod}' is not sold in region '{region}'"))
+    regs = getattr(ev, "regions", None)
+    if isinstance(regs, list):
+        out += [(loc + ("regions",), f"unknown region '{r}'{did_you_mean(r, regions)}") for r in regs if r not in regions]
+    channel = getattr(ev, "channel", None)
+    if channel is not None and region in scn.regions and channel not in scn.regions[region].payers:
+        out.append((loc + ("channel",), f"region '{region}' has no payer channel '{channel}'"
+                    f"{did_you_mean(channel, scn.regions[region].payers)}"))
+    return out + _after_end(scn, loc + ("date",), ev.date) + _ref(scn, loc + ("after",), ev.after)
 
 
 def _all_attributes(scn: Scenario) -> set[str]:

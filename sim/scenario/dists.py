@@ -9,10 +9,11 @@ its uniform (common random numbers). Where a number may be one of these: sim.sce
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import override
 
 
 class _LazySpecial:
@@ -31,6 +32,8 @@ class Distribution(BaseModel):
     """The base of every distribution: frozen, unknown keys refused, finite parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    if TYPE_CHECKING:
+        dist: str  # each kind's own Literal name ("uniform", "pert", ...)
 
     @model_validator(mode="after")
     def _finite(self) -> Distribution:
@@ -56,17 +59,23 @@ class Distribution(BaseModel):
 
 
 class Fixed(Distribution):
+    """Always the same value (written as a distribution where a scenario's format wants one)."""
+
     dist: Literal["fixed"]
     value: float
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return np.full(np.shape(u), self.value, dtype=float)
 
+    @override
     def support(self) -> tuple[float, float]:
         return (self.value, self.value)
 
 
 class Uniform(Distribution):
+    """Every value between min and max equally likely."""
+
     dist: Literal["uniform"]
     min: float
     max: float
@@ -77,14 +86,18 @@ class Uniform(Distribution):
             raise ValueError(f"uniform needs min <= max, got min={self.min}, max={self.max}")
         return self
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return self.min + (self.max - self.min) * np.asarray(u, dtype=float)
 
+    @override
     def support(self) -> tuple[float, float]:
         return (self.min, self.max)
 
 
 class Triangular(Distribution):
+    """Min, most likely and max, with straight-line density between."""
+
     dist: Literal["triangular"]
     min: float
     mode: float
@@ -98,6 +111,7 @@ class Triangular(Distribution):
             )
         return self
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
         a, c, b = self.min, self.mode, self.max
@@ -106,6 +120,7 @@ class Triangular(Distribution):
         hi = b - np.sqrt((1 - u) * (b - a) * (b - c))
         return np.where(u < fc, lo, hi)
 
+    @override
     def support(self) -> tuple[float, float]:
         return (self.min, self.max)
 
@@ -127,12 +142,14 @@ class Pert(Distribution):
             )
         return self
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         r = self.max - self.min
         a = 1 + self.lamb * (self.mode - self.min) / r
         b = 1 + self.lamb * (self.max - self.mode) / r
         return self.min + r * special.betaincinv(a, b, np.asarray(u, dtype=float))
 
+    @override
     def support(self) -> tuple[float, float]:
         return (self.min, self.max)
 
@@ -152,6 +169,7 @@ class Normal(Distribution):
             raise ValueError(f"normal truncation needs min < max, got min={self.min}, max={self.max}")
         return self
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
         a = (self.min - self.mean) / self.sd if self.min is not None else -np.inf
@@ -167,6 +185,7 @@ class Normal(Distribution):
                         self.max if self.max is not None else np.inf)
         return x
 
+    @override
     def support(self) -> tuple[float, float]:
         return (
             self.min if self.min is not None else -math.inf,
@@ -211,15 +230,19 @@ class LogNormal(Distribution):
         assert self.p90 is not None
         return math.log(self.median), math.log(self.p90 / self.median) / _Z90
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         mu, s = self._mu_sigma()
         return np.exp(mu + s * special.ndtri(np.asarray(u, dtype=float)))
 
+    @override
     def support(self) -> tuple[float, float]:
         return (0.0, math.inf)
 
 
 class Beta(Distribution):
+    """A beta distribution on [min, max] (default [0, 1])."""
+
     dist: Literal["beta"]
     alpha: float = Field(gt=0)
     beta: float = Field(gt=0)
@@ -232,10 +255,12 @@ class Beta(Distribution):
             raise ValueError(f"beta needs min < max, got {self.min}, {self.max}")
         return self
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         x = special.betaincinv(self.alpha, self.beta, np.asarray(u, dtype=float))
         return self.min + (self.max - self.min) * x
 
+    @override
     def support(self) -> tuple[float, float]:
         return (self.min, self.max)
 
@@ -258,6 +283,7 @@ class Choice(Distribution):
                 raise ValueError("choice weights must be >= 0 and not all zero")
         return self
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         vals = np.asarray(self.values, dtype=float)
         w = np.asarray(self.weights if self.weights is not None else [1.0] * len(self.values), dtype=float)
@@ -267,6 +293,7 @@ class Choice(Distribution):
         idx = np.searchsorted(cdf, np.asarray(u, dtype=float), side="right")
         return vals[np.minimum(idx, len(vals) - 1)]
 
+    @override
     def support(self) -> tuple[float, float]:
         return (min(self.values), max(self.values))
 
@@ -277,9 +304,11 @@ class Bernoulli(Distribution):
     dist: Literal["bernoulli", "yesno"]
     p: float = Field(ge=0, le=1)
 
+    @override
     def ppf(self, u: np.ndarray) -> np.ndarray:
         return (np.asarray(u, dtype=float) > 1.0 - self.p).astype(float)  # monotone inverse CDF
 
+    @override
     def support(self) -> tuple[float, float]:
         return (0.0, 1.0)
 

@@ -30,6 +30,7 @@ class Origin:
     lines: dict[Loc, tuple[str, int]] = field(default_factory=dict)
 
     def lookup(self, loc: Loc) -> tuple[str | None, int | None]:
+        """The file and line of a field path (or of its nearest written parent)."""
         for n in range(len(loc), -1, -1):
             hit = self.lines.get(tuple(loc[:n]))
             if hit:
@@ -39,6 +40,8 @@ class Origin:
 
 @dataclass(frozen=True)
 class LoadedScenario:
+    """A validated scenario with its merged data, the files it came from and their hash."""
+
     scenario: Scenario
     path: str
     data: dict[str, Any]

@@ -39,6 +39,8 @@ from sim.scenario.numbers import (
 
 
 class Frozen(BaseModel):
+    """The base of every model of the format: immutable, unknown keys refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -73,6 +75,8 @@ class Affordability(Frozen):
 
 
 class Region(Frozen):
+    """A region: currency, exchange rate, treatment-site reach, payer channels, affordability."""
+
     currency: str = "USD"
     fx: FxRate = 1.0  # local currency units per unit of reporting currency
     sites: Fraction | list[SitePoint] = 1.0
@@ -113,6 +117,8 @@ class Market(Frozen):
 
 
 class Indication(Frozen):
+    """A disease and line of therapy: its markets per region, uptake, drop-out, choice settings."""
+
     name: str = ""
     uptake: Uptake | None = None
     markets: dict[str, Market]
@@ -154,6 +160,8 @@ def _launch(v: Any) -> Any:
 
 
 class Launch(Timing):
+    """A product's launch in one market: timing, probability and an optional own price."""
+
     price: Money | None = None  # overrides the product's regional price in this indication
 
 
@@ -161,6 +169,8 @@ LaunchSpec = Annotated[Launch, BeforeValidator(_launch)]
 
 
 class ProductRegion(Frozen):
+    """A product in a region: its price path and its launches by indication."""
+
     price: Money  # list price per patient, local currency
     price_change: Change = 0.0  # yearly, applied each January after launch
     gross_to_net: Fraction = 0.0
@@ -168,6 +178,8 @@ class ProductRegion(Frozen):
 
 
 class CapacityStep(Frozen):
+    """A manufacturing expansion: capacity from a date on."""
+
     date: DateValue
     capacity: Count
 
@@ -186,6 +198,8 @@ def _capacity(v: Any) -> Any:
 
 
 class Milestone(Frozen):
+    """A payment from partner to owner when an event fires."""
+
     amount: MoneyOrZero  # reporting currency, paid by the partner to the owner
     on: str  # event reference
 
@@ -204,6 +218,8 @@ class Deal(Frozen):
 
 
 class Product(Frozen):
+    """An entrant: company, target, modality, attributes, economics, supply, deals, regions."""
+
     company: str
     target: str
     modality: Literal["autologous_cart", "allogeneic_cart", "bispecific", "other"] = "autologous_cart"
@@ -230,6 +246,8 @@ class _Event(Timing):
 
 
 class Reimbursement(_Event):
+    """A payer channel takes the product, for a price cut and a new out-of-pocket share."""
+
     type: Literal["reimbursement"]
     product: str
     region: str
@@ -240,6 +258,8 @@ class Reimbursement(_Event):
 
 
 class PriceChange(_Event):
+    """A one-off relative change of a product's list price in a region."""
+
     type: Literal["price_change"]
     product: str
     region: str
@@ -247,12 +267,16 @@ class PriceChange(_Event):
 
 
 class CapacityChange(_Event):
+    """The product's manufacturing capacity is set to a new level."""
+
     type: Literal["capacity"]
     product: str
     capacity: Count
 
 
 class Safety(_Event):
+    """A safety signal multiplies the product's attractiveness."""
+
     type: Literal["safety"]
     product: str
     regions: Literal["all"] | list[str] = "all"
@@ -260,6 +284,8 @@ class Safety(_Event):
 
 
 class Withdrawal(_Event):
+    """The product leaves the market in some or all regions."""
+
     type: Literal["withdrawal"]
     product: str
     regions: Literal["all"] | list[str] = "all"
@@ -272,6 +298,8 @@ class Readout(_Event):
 
 
 class Payment(_Event):
+    """A payment between two companies (reporting currency)."""
+
     type: Literal["payment"]
     payer: str
     payee: str
@@ -287,6 +315,8 @@ EVENT_TYPES = [typing.get_args(c.model_fields["type"].annotation)[0] for c in ty
 
 
 class Preference(Frozen):
+    """Weights of the product attributes in the choice between products."""
+
     weights: dict[str, Number] = {}
 
 
@@ -313,6 +343,7 @@ class Correlation(Frozen):
         return self
 
     def as_matrix(self) -> list[list[float]]:
+        """The correlation as a k x k matrix."""
         if self.matrix is not None:
             return self.matrix
         r = float(self.rank)  # type: ignore[arg-type]
@@ -320,10 +351,14 @@ class Correlation(Frozen):
 
 
 class Output(Frozen):
+    """How results are stored: by month, quarter or year."""
+
     frequency: Literal["month", "quarter", "year"] = "year"
 
 
 class Scenario(Frozen):
+    """A whole scenario: horizon, regions, indications, products, events, correlations."""
+
     name: str
     description: str = ""
     start: Month

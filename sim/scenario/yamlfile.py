@@ -23,7 +23,7 @@ class _KeysAsWritten(_BaseLoader):
     """Safe loader whose mapping keys are the text as written ('NO', 'on' stay strings,
     not YAML 1.1 booleans) and which refuses duplicate keys instead of keeping the last."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, yaml.MappingNode):
             raise yaml.constructor.ConstructorError(None, None, "expected a mapping", node.start_mark)
         self.flatten_mapping(node)
@@ -40,7 +40,7 @@ class _KeysAsWritten(_BaseLoader):
             out[key] = self.construct_object(value_node, deep=deep)
         return out
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:  # type: ignore[override]
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2018-02-30 as a date, 5000-digit ints
@@ -50,6 +50,7 @@ class _KeysAsWritten(_BaseLoader):
 
 
 def fmt_loc(loc: Loc) -> str:
+    """A field path as written in messages: products.X.deals[0].royalty."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -62,23 +63,7 @@ def fmt_loc(loc: Loc) -> str:
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse one file safely, returning data and a field-path -> line map."""
     label = str(path)
-    try:
-        if not path.exists():
-            raise ScenarioError(f"file not found: {label}", file=label)
-        if path.is_dir():
-            raise ScenarioError(f"expected a YAML file, got a directory: {label}", file=label)
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=label[:300]) from None
-    if len(raw) > MAX_BYTES:
-        raise ScenarioError(f"file is larger than {MAX_BYTES // 1_000_000} MB; not a scenario", file=label)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            f"file is not valid UTF-8 (byte {exc.start}): save it as UTF-8", file=label
-        ) from None
-    loader = _KeysAsWritten(text)
+    loader = _KeysAsWritten(_read_text(path, label))
     try:
         node = loader.get_single_node()
     except RecursionError:
@@ -90,6 +75,38 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError(f"not valid YAML: {problem}", file=label, line=line) from None
     if node is None:
         raise ScenarioError("the file is empty; a scenario needs name, start, regions, indications, products", file=label)
+    lines = _line_map(node, label)
+    data = _construct(loader, node, lines, label)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"a scenario must be a mapping of keys, got {type(data).__name__}", file=label, line=1)
+    for key in data:
+        if not isinstance(key, str):
+            raise ScenarioError(f"keys must be text, got {key!r}", file=label, line=lines.get((), 1))
+    return data, lines
+
+
+def _read_text(path: Path, label: str) -> str:
+    """The file's text: it exists, is not a folder, is at most MAX_BYTES and is UTF-8."""
+    try:
+        if not path.exists():
+            raise ScenarioError(f"file not found: {label}", file=label)
+        if path.is_dir():
+            raise ScenarioError(f"expected a YAML file, got a directory: {label}", file=label)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=label[:300]) from None
+    if len(raw) > MAX_BYTES:
+        raise ScenarioError(f"file is larger than {MAX_BYTES // 1_000_000} MB; not a scenario", file=label)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"file is not valid UTF-8 (byte {exc.start}): save it as UTF-8", file=label
+        ) from None
+
+
+def _line_map(node: yaml.Node, label: str) -> dict[Loc, int]:
+    """The line of every field path; refuses documents too deep or too large (alias bombs)."""
     lines: dict[Loc, int] = {}
     count = 0
 
@@ -116,8 +133,13 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
                 walk(v, loc + (i,))
 
     walk(node, ())
+    return lines
+
+
+def _construct(loader: Any, node: yaml.Node, lines: dict[Loc, int], label: str) -> Any:
+    """Python values of the document (a safe loader: no object construction)."""
     try:
-        data = loader.construct_document(node)  # a safe loader: no object construction
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -131,9 +153,3 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ScenarioError(f"a value cannot be read: {exc} (quote it if it is meant as text)", file=label) from None
     finally:
         loader.dispose()
-    if not isinstance(data, dict):
-        raise ScenarioError(f"a scenario must be a mapping of keys, got {type(data).__name__}", file=label, line=1)
-    for key in data:
-        if not isinstance(key, str):
-            raise ScenarioError(f"keys must be text, got {key!r}", file=label, line=lines.get((), 1))
-    return data, lines
