@@ -29,8 +29,8 @@ class Design:
     seed: int = 0
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @override
     def u(self, keys: np.ndarray, draw_ids: np.ndarray, name: str, counter: int) -> np.ndarray:
+        """The uniforms of input `name` (its `counter`-th use) for the draws of a batch."""
         return uniforms(keys, name, counter)
 
 
