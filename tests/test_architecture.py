@@ -213,15 +213,13 @@ def test_the_vocabulary_agrees_with_the_format_and_the_engine() -> None:
     from sim.engine.events import HANDLERS
     from sim.sampling.designs import make_design
     from sim.scenario import schema
-    from sim.scenario.inputs import EVENT_VALUES
     from sim.vocab import DESIGNS, FREQUENCIES, METRICS, TABLE_METRICS
 
     assert typing.get_args(schema.Output.model_fields["frequency"].annotation) == FREQUENCIES
-    assert set(schema.EVENT_TYPES) == set(HANDLERS) == set(EVENT_VALUES), "an event type lacks a handler or values"
+    assert set(schema.EVENT_TYPES) == set(HANDLERS), "an event type has no handler (or a handler no type)"
     for kind in DESIGNS:
         assert make_design(kind, 8, 0).kind == kind
     for table, names in TABLE_METRICS.items():
         assert all(table in METRICS[m].tables for m in names)
     for cls in typing.get_args(typing.get_args(schema.Event)[0]):
-        kind = typing.get_args(cls.model_fields["type"].annotation)[0]
-        assert set(EVENT_VALUES[kind]) <= set(cls.model_fields), kind
+        assert set(cls.VALUES) <= set(cls.model_fields), cls

@@ -22,6 +22,7 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run(REPO / "scenarios" / "cart_2022.yaml", draws=1000, seed=0, out=out, workers=2)
 
 
+@pytest.mark.slow
 @needs_actuals
 def test_actual_sales_inside_p10_p90(base_run: Path) -> None:
     df = coverage(Results(base_run), ACTUALS, band=(10, 90), years=(2018, 2022))

@@ -52,6 +52,7 @@ def test_validate_unparseable_files(tmp_path, capsys, text) -> None:
     assert str(f) in cap.err and "Traceback" not in cap.err
 
 
+@pytest.mark.slow
 def test_run_writes_results_folder(results_dir) -> None:
     meta = json.loads((results_dir / "metadata.json").read_text())
     assert meta["status"] == "complete" and meta["draws"] == 20 and meta["seed"] == 7

@@ -109,6 +109,7 @@ def _cli(argv: list[str]) -> int:
     return args.func(args)
 
 
+@pytest.mark.slow
 def test_cli_compare_runs_scenarios_and_writes_outputs(tmp_path, capsys):
     base = write_scenario(tmp_path, example_scenario(), "example.yaml")
     out = tmp_path / "cmp"

@@ -44,6 +44,7 @@ def assert_identical(got: Path, ref: Path) -> None:
     assert not list((got / "parts").glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_remote_cluster_is_bit_identical_to_local(tmp_path, cluster, local_run) -> None:
     out = run(EXAMPLE, draws=DRAWS, seed=SEED, batch_size=BATCH, out=tmp_path / "dask",
               cluster=cluster.scheduler_address)
@@ -53,6 +54,7 @@ def test_remote_cluster_is_bit_identical_to_local(tmp_path, cluster, local_run) 
     assert_identical(out, local_run)
 
 
+@pytest.mark.slow
 def test_remote_cluster_resume_is_bit_identical(tmp_path, cluster, local_run) -> None:
     """An interrupted local run completed on the cluster."""
     out = tmp_path / "r"
@@ -68,6 +70,7 @@ def test_remote_cluster_resume_is_bit_identical(tmp_path, cluster, local_run) ->
     assert_identical(out, local_run)
 
 
+@pytest.mark.slow
 def test_cli_executor_dask_without_address_starts_a_local_cluster(tmp_path, local_run, capsys) -> None:
     out = tmp_path / "cli"
     code = main(["run", str(EXAMPLE), "--draws", str(DRAWS), "--batch-size", str(BATCH), "--seed", str(SEED),
@@ -79,6 +82,7 @@ def test_cli_executor_dask_without_address_starts_a_local_cluster(tmp_path, loca
     assert_identical(out, local_run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address", ["bogus://x:1", "tcp://"])
 def test_malformed_cluster_address_is_a_user_error(tmp_path, capsys, address) -> None:
     code = main(["run", str(EXAMPLE), "--draws", "20", "--out", str(tmp_path / "x"), "--cluster", address,

@@ -41,6 +41,7 @@ BASS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("p", "q", "m", "launch", "growth"), BASS_CASES)
 def test_single_product_demand_is_bass_closed_form(tmp_path, p, q, m, launch, growth) -> None:
     d = base_scenario()

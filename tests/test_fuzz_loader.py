@@ -129,12 +129,14 @@ def write_text(d: Path, content: str) -> Path:
 # --- arbitrary documents --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=DOCUMENTS)
 def test_arbitrary_documents_safe_dumped(fuzz_dir, doc) -> None:
     load_or_scenario_error(write_text(fuzz_dir, dump_safe(doc)))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=DOCUMENTS)
 def test_arbitrary_documents_with_plain_scalars(fuzz_dir, doc) -> None:
@@ -189,6 +191,7 @@ def mutated_scenarios(draw) -> dict[str, Any]:
     return _known_bug_free(doc)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=mutated_scenarios(), plain=st.booleans())
 def test_mutated_valid_scenarios(fuzz_dir, doc, plain) -> None:

@@ -256,6 +256,7 @@ def check(case: Bad, code: int, out: str, err: str, tmp: Path) -> None:
         assert phrase in err, f"{phrase!r} not in:\n{err}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(_params()))
 def test_bad_scenario_exits_2_with_one_error_block(name, tmp_path, capsys) -> None:
     case = CASES[name]

@@ -37,6 +37,7 @@ def _max_rel_diff(a: BatchOutput, b: BatchOutput) -> float:
     return worst
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_compiled_kernel_matches_numpy_reference_on_shipped_scenarios(path: Path) -> None:
     st = build_structure(load_scenario(path).scenario)
@@ -144,6 +145,7 @@ def test_row_stats_mean_does_not_depend_on_how_draws_were_batched() -> None:
     assert np.array_equal(m1, m2[::-1]) and np.array_equal(s1, s2[::-1])
 
 
+@pytest.mark.slow
 def test_warm_up_loads_every_signature_a_run_uses(tmp_path) -> None:
     """A worker's warm-up must load the kernels with the argument types a real batch and the
     summary pass, or each worker would compile a second specialisation during the run."""

@@ -109,6 +109,7 @@ def _report(st: Any, batch: Any, patient: Any, metric: str) -> Any:
     return ag
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["free", "binding"])
 @pytest.mark.parametrize("metric", ["infused", "revenue"])
 def test_means_agree_within_mc_error(runs: dict[str, Any], case: str, metric: str) -> None:
@@ -119,6 +120,7 @@ def test_means_agree_within_mc_error(runs: dict[str, Any], case: str, metric: st
     assert not bad.any(), f"{metric} disagrees beyond {Z_TOL} SE: z = {ag.z.round(2)}"
 
 
+@pytest.mark.slow
 def test_binding_case_binds(runs: dict[str, Any]) -> None:
     """The capacity case really is capacity-limited: B infuses its slots x success once launched."""
     st, batch, patient = runs["binding"]
@@ -224,6 +226,7 @@ def _hazard_theory(data: dict[str, Any], tmp_path, draws: int = 60) -> tuple[Any
     return st, d, theory
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hazard", HAZARDS)
 def test_waiting_queue_matches_drop_out_theory(tmp_path, hazard: str) -> None:
     data = copy.deepcopy(ORACLE)
@@ -247,6 +250,7 @@ def test_waiting_queue_matches_drop_out_theory(tmp_path, hazard: str) -> None:
     np.testing.assert_allclose(batch, theory["monthly"], rtol=1e-10)  # the batch engine's rule
 
 
+@pytest.mark.slow
 def test_jensen_gap_near_capacity(tmp_path) -> None:
     """Capacity close to demand: the patient engine infuses fewer than the fluid model (never more,
     beyond noise), by a few per cent. With the batch engine's own monthly hazard the gap is pure
@@ -266,6 +270,7 @@ def test_jensen_gap_near_capacity(tmp_path) -> None:
     assert -0.10 < ag.rel[b, y] < 0  # ... of a few per cent
 
 
+@pytest.mark.slow
 def test_capacity_event_on_uncapped_product(tmp_path) -> None:
     data = oracle(None)
     data["events"] = {"cap_B": {"type": "capacity", "product": "B", "capacity": 1, "date": "2021-06"}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 from helpers import base_scenario, simulate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -51,6 +52,7 @@ def _check_conservation(st_, out) -> None:
         assert np.all(L[m] >= -1e-9), m
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(market())
 def test_single_product_conservation_and_capacity(d) -> None:

@@ -22,7 +22,8 @@ def test_baseline_covers_every_case_and_its_reason_is_logged() -> None:
         "the baseline's reason is not logged as a MODEL: line in CHANGES.md"
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c.startswith("run/")])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.endswith("/patient") else c
+                                  for c in CASES if not c.startswith("run/")])
 def test_engine_matches_the_baseline(case: str) -> None:
     _check(case)
 

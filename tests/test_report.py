@@ -102,6 +102,7 @@ def _check_images(page: _Page) -> None:
 
 
 # ---------------------------------------------------------------------------- the page
+@pytest.mark.slow
 def test_report_is_self_contained_with_every_section(report_pair: tuple[Path, Path], runs: tuple[Path, Path]) -> None:
     path, _ = report_pair
     text = path.read_text(encoding="utf-8")
@@ -123,6 +124,7 @@ def test_report_is_self_contained_with_every_section(report_pair: tuple[Path, Pa
     assert "Total net revenue (USD), 2024" in text and "P10–P90" in text
 
 
+@pytest.mark.slow
 def test_assumptions_list_every_uncertain_input_with_sampled_percentiles(report_pair: tuple[Path, Path],
                                                                         runs: tuple[Path, Path]) -> None:
     text = report_pair[0].read_text(encoding="utf-8")
@@ -140,6 +142,7 @@ def test_assumptions_list_every_uncertain_input_with_sampled_percentiles(report_
     assert "products.Axicel.regions.US.price" in text and "373,000" in text
 
 
+@pytest.mark.slow
 def test_compare_report_adds_comparison_section(report_pair: tuple[Path, Path]) -> None:
     text = report_pair[1].read_text(encoding="utf-8")
     page = _parse(text)
@@ -150,6 +153,7 @@ def test_compare_report_adds_comparison_section(report_pair: tuple[Path, Path]) 
     assert "P(&gt; baseline)" in text and "(baseline)" in text
 
 
+@pytest.mark.slow
 def test_report_without_inputs_table_or_scenario_yaml(runs: tuple[Path, Path], tmp_path: Path) -> None:
     """An older or trimmed results folder still gives a report, saying what is missing."""
     src = runs[0]
@@ -213,6 +217,7 @@ def test_uncertain_and_fixed_inputs_from_scenario_data() -> None:
 
 
 # ---------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_report_default_out_and_errors(runs: tuple[Path, Path], tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     base, alt = runs
@@ -273,6 +278,7 @@ def _img_check(exe: str, tmp: Path, html_text: str, name: str) -> tuple[int, int
     return int(m.group(1)), int(m.group(2)), m.group(3)
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report_pair: tuple[Path, Path], tmp_path: Path) -> None:
     exe = _chromium()
     if exe is None:

@@ -125,6 +125,7 @@ def resume_and_check(out: Path, cwd: Path, reference: Path) -> dict:
 # --- SIGKILL ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_is_bit_identical(tmp_path, reference) -> None:
     out = tmp_path / "run"
     proc, _, _ = interrupt(out, tmp_path, signal.SIGKILL)
@@ -145,6 +146,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, reference) -> None:
 # --- SIGINT (Ctrl-C) ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigint_exits_130_with_resume_hint_then_resume_is_bit_identical(tmp_path, reference) -> None:
     out = tmp_path / "run"
     proc, stdout, stderr = interrupt(out, tmp_path, signal.SIGINT)
@@ -222,6 +224,7 @@ def test_resume_with_nothing_to_resume_exits_2(tmp_path, capsys) -> None:
     assert "nothing to resume" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_resume_ignores_temp_files_and_recomputes_half_saved_batches(tmp_path, reference) -> None:
     out = tmp_path / "run"
     partial = make_partial(reference, out, keep=10)
@@ -239,6 +242,7 @@ def test_resume_ignores_temp_files_and_recomputes_half_saved_batches(tmp_path, r
     assert_identical(out, reference)
 
 
+@pytest.mark.slow
 def test_resume_without_batch_size_uses_the_interrupted_runs(tmp_path, reference) -> None:
     out = tmp_path / "run"
     make_partial(reference, out, keep=5)
@@ -248,6 +252,7 @@ def test_resume_without_batch_size_uses_the_interrupted_runs(tmp_path, reference
     assert_identical(out, reference)
 
 
+@pytest.mark.slow
 def test_resume_with_more_workers_is_identical(tmp_path, reference) -> None:
     out = tmp_path / "run"
     make_partial(reference, out, keep=20)
@@ -256,6 +261,7 @@ def test_resume_with_more_workers_is_identical(tmp_path, reference) -> None:
     assert_identical(out, reference)
 
 
+@pytest.mark.slow
 def test_resume_when_every_batch_was_saved(tmp_path, reference) -> None:
     out = tmp_path / "run"
     make_partial(reference, out, keep=N_BATCHES)  # killed while writing the summary

@@ -212,6 +212,7 @@ def test_different_seeds_differ():
     np.testing.assert_array_equal(a, uniforms(draw_keys(1, ids), "price"))
 
 
+@pytest.mark.slow
 def test_reproducible_in_a_fresh_process():
     """stable_id must not depend on Python's per-process hash salt."""
     code = (

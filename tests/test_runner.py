@@ -60,6 +60,7 @@ def _read_all(path) -> dict[str, pd.DataFrame]:
     return {t: res.table(t) for t in TABLES}
 
 
+@pytest.mark.slow
 def test_run_is_identical_for_workers_and_batch_sizes(tmp_path) -> None:
     loaded = load_scenario(EXAMPLE)
     kw = dict(draws=24, seed=5, freq="year")
@@ -205,6 +206,7 @@ def test_parts_layout_and_reading_folders_of_the_old_layout(tmp_path) -> None:
         Results(old)
 
 
+@pytest.mark.slow
 def test_a_worker_never_imports_pandas(tmp_path) -> None:
     """pandas costs every worker ~0.2 s of start-up; simulating, writing a batch and the summary
     statistics must not need it (pyarrow's pa.array() would import it: see results._arrow)."""

@@ -154,6 +154,7 @@ def test_run_until_equals_a_single_run_of_the_final_size(tmp_path):
     assert not capped.converged and capped.draws == 250 and list(capped.history["draws"]) == [100, 200, 250]
 
 
+@pytest.mark.slow
 def test_cli_converge(tmp_path, capsys):
     path = write_scenario(tmp_path, example_scenario())
     ap = build_parser()
@@ -203,6 +204,7 @@ def _every_kind_of_input() -> dict:
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["shipped", "every-kind"])
 def test_input_names_without_simulating_are_what_the_engine_records(case, tmp_path):
     """scenario.inputs.input_names lists a scenario's uncertain inputs from the scenario alone;

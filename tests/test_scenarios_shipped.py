@@ -22,6 +22,7 @@ def test_there_are_shipped_scenarios() -> None:
     assert SCENARIOS, "scenarios/*.yaml is empty"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_loads_and_runs(path, tmp_path) -> None:
     loaded = load_scenario(path)

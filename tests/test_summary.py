@@ -28,6 +28,7 @@ def cart_run(tmp_path_factory):
     return run(load_scenario(CART), draws=120, seed=11, out=out, workers=2, batch_size=35)
 
 
+@pytest.mark.slow
 def test_run_summary_is_byte_identical_to_a_resummary_from_the_parquet_parts(cart_run, tmp_path) -> None:
     assert not list((cart_run / "parts").glob(f"{AGGREGATES}-*.npy"))  # intermediates were removed
     again = write_summary(Results(cart_run), tmp_path / "summary.csv")  # general path: no aggregates
@@ -60,6 +61,7 @@ def test_summary_does_not_depend_on_worker_processes_or_batches(cart_run, tmp_pa
     assert (one / "summary.csv").read_bytes() == (cart_run / "summary.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_summary_frame_in_parallel_equals_serial(tmp_path) -> None:
     # keep the aggregates (a run removes them): summarize=False, then build both frames from them
     from sim.results.summary import aggregate_file
@@ -107,6 +109,7 @@ def test_order_statistic_ranks_bracket_the_quantile() -> None:
     assert lo < 4999.5 < hi and hi - lo < 220  # about 2 x 1.96 x sqrt(n p (1 - p)) = 196 ranks
 
 
+@pytest.mark.slow
 def test_monthly_runs_report_quarters_and_years_too(tmp_path) -> None:
     scn = load_scenario(REPO / "scenarios" / "example_small.yaml")
     monthly = run(scn, draws=30, seed=4, out=tmp_path / "m", freq="month", workers=2, batch_size=7)
@@ -149,6 +152,7 @@ def test_aggregate_rows_are_read_by_byte_range_and_damage_is_reported(tmp_path) 
         _read_rows(str(f), 0, 5)
 
 
+@pytest.mark.slow
 def test_summary_text_is_what_pandas_would_write(cart_run, monkeypatch) -> None:
     """summary.csv is formatted without pandas; it must be byte for byte what
     DataFrame.to_csv(float_format="%.6g") wrote before (NaN empty, inf, quoting)."""

@@ -228,6 +228,7 @@ def test_enough_cases():
     assert len(CASES) >= 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", list(CASES))
 def test_bad_scenario(case_id, tmp_path):
     case = CASES[case_id]

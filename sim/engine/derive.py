@@ -12,6 +12,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
+
 
 @njit(cache=True, nogil=True)
 def _group_sum(x, order, starts, rows, out):
@@ -185,5 +187,5 @@ def warm_up_derive() -> None:
     finish(Flows(f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1)),
            Money(f(1, 1), i(0), f(1, 1), f(1, 1), i(0), f(1, 1), f(1, 1), f(1, 1)),
            Books(groups, groups, f(1, 1, 1), i(0, 1), i(0)),
-           Outputs(np.empty((10, 1, 1, 1), np.float32), np.empty((4, 1, 1, 1), np.float32),
-                   np.empty((5, 1, 1, 1), np.float32)))
+           Outputs(np.empty((len(LANE_METRICS), 1, 1, 1), np.float32), np.empty((len(CELL_METRICS), 1, 1, 1), np.float32),
+                   np.empty((len(COMPANY_METRICS), 1, 1, 1), np.float32)))

@@ -6,8 +6,8 @@ of the market it changes (sim.engine.state), so the monthly flow knows what to r
 registry fires the event's trigger afterwards, for whatever follows it. An event type without
 a handler is an error, never silently something else.
 
-Adding an event type: a schema class in sim/scenario/schema.py, its value fields in
-sim/scenario/inputs.py (EVENT_VALUES), and a handler here (CONTRIBUTING.md walks through one).
+Adding an event type: a schema class in sim/scenario/schema.py (with the VALUES it samples)
+and a handler here (CONTRIBUTING.md walks through one).
 """
 
 from __future__ import annotations

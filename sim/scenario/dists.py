@@ -9,6 +9,7 @@ its uniform (common random numbers). Where a number may be one of these: sim.sce
 from __future__ import annotations
 
 import math
+import typing
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -313,21 +314,16 @@ class Bernoulli(Distribution):
         return (0.0, 1.0)
 
 
-Dist = Fixed | Uniform | Triangular | Pert | Normal | LogNormal | Beta | Choice | Bernoulli
-DIST_TYPES: dict[str, type[Distribution]] = {
-    "fixed": Fixed,
-    "uniform": Uniform,
-    "triangular": Triangular,
-    "pert": Pert,
-    "normal": Normal,
-    "lognormal": LogNormal,
-    "beta": Beta,
-    "choice": Choice,
-    "bernoulli": Bernoulli,
-    "yesno": Bernoulli,
-}
+def _kinds() -> dict[str, type[Distribution]]:
+    """Every distribution class by the names its `dist:` literal allows (a new class is found here)."""
+    out: dict[str, type[Distribution]] = {}
+    for cls in Distribution.__subclasses__():
+        for name in typing.get_args(cls.model_fields["dist"].annotation):
+            out[name] = cls
+    return out
 
-Num = float | Distribution
+
+DIST_TYPES: dict[str, type[Distribution]] = _kinds()  # "uniform" -> Uniform, ...
 
 
 def is_uncertain(spec: Any) -> bool:

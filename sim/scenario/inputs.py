@@ -17,17 +17,6 @@ from sim.formats import GATE_SUFFIX
 from sim.scenario.dists import is_uncertain
 from sim.scenario.schema import Reimbursement, Scenario, Timing
 
-# the value fields of each event type, in the order its handler samples them
-EVENT_VALUES: dict[str, tuple[str, ...]] = {
-    "reimbursement": ("price_cut", "out_of_pocket", "channel_share"),
-    "price_change": ("change",),
-    "capacity": ("capacity",),
-    "safety": ("attractiveness",),
-    "withdrawal": (),
-    "readout": (),
-    "payment": ("amount",),
-}
-
 
 def has_gate(spec: Timing) -> bool:
     """Whether something timed may not happen (its probability is not a plain 1)."""
@@ -66,7 +55,7 @@ def scenario_inputs(scn: Scenario) -> Iterator[tuple[str, Any]]:
     yield from _products(scn)
     for eid, ev in scn.events.items():
         name = f"events.{eid}"
-        for f in EVENT_VALUES[ev.type]:
+        for f in ev.VALUES:
             value = _event_value(ev, scn, f)
             if value is not None:
                 yield f"{name}.{f}", value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -242,12 +242,18 @@ class Rounds(Frozen):
 
 
 class _Event(Timing):
+    """What every event has: timing (date, after, lag, probability) and optional yearly rounds.
+
+    VALUES lists the fields the event's handler samples (sim.engine.events), in that order."""
+
+    VALUES: ClassVar[tuple[str, ...]] = ()
     rounds: Rounds | None = None
 
 
 class Reimbursement(_Event):
     """A payer channel takes the product, for a price cut and a new out-of-pocket share."""
 
+    VALUES = ("price_cut", "out_of_pocket", "channel_share")
     type: Literal["reimbursement"]
     product: str
     region: str
@@ -260,6 +266,7 @@ class Reimbursement(_Event):
 class PriceChange(_Event):
     """A one-off relative change of a product's list price in a region."""
 
+    VALUES = ("change",)
     type: Literal["price_change"]
     product: str
     region: str
@@ -269,6 +276,7 @@ class PriceChange(_Event):
 class CapacityChange(_Event):
     """The product's manufacturing capacity is set to a new level."""
 
+    VALUES = ("capacity",)
     type: Literal["capacity"]
     product: str
     capacity: Count
@@ -277,6 +285,7 @@ class CapacityChange(_Event):
 class Safety(_Event):
     """A safety signal multiplies the product's attractiveness."""
 
+    VALUES = ("attractiveness",)
     type: Literal["safety"]
     product: str
     regions: Literal["all"] | list[str] = "all"
@@ -300,6 +309,7 @@ class Readout(_Event):
 class Payment(_Event):
     """A payment between two companies (reporting currency)."""
 
+    VALUES = ("amount",)
     type: Literal["payment"]
     payer: str
     payee: str
