@@ -212,14 +212,14 @@ def test_the_vocabulary_agrees_with_the_format_and_the_engine() -> None:
 
     from sim.engine.events import HANDLERS
     from sim.sampling.designs import make_design
-    from sim.scenario import schema
+    from sim.scenario import events, schema
     from sim.vocab import DESIGNS, FREQUENCIES, METRICS, TABLE_METRICS
 
     assert typing.get_args(schema.Output.model_fields["frequency"].annotation) == FREQUENCIES
-    assert set(schema.EVENT_TYPES) == set(HANDLERS), "an event type has no handler (or a handler no type)"
+    assert set(events.EVENT_TYPES) == set(HANDLERS), "an event type has no handler (or a handler no type)"
     for kind in DESIGNS:
         assert make_design(kind, 8, 0).kind == kind
     for table, names in TABLE_METRICS.items():
         assert all(table in METRICS[m].tables for m in names)
-    for cls in typing.get_args(typing.get_args(schema.Event)[0]):
+    for cls in typing.get_args(typing.get_args(events.Event)[0]):
         assert set(cls.VALUES) <= set(cls.model_fields), cls

@@ -21,9 +21,9 @@ import simpy
 from sim.engine.inputs import Sampler
 from sim.engine.structure import Structure
 from sim.sampling.rng import uniforms
+from sim.scenario.events import Rounds, Timing
 from sim.scenario.inputs import GATE_SUFFIX, has_gate
 from sim.scenario.refs import trigger_name
-from sim.scenario.schema import Rounds, Timing
 
 Action = Callable[[np.ndarray, np.ndarray], None]  # (draw indices, months) -> None
 

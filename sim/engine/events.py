@@ -6,7 +6,7 @@ of the market it changes (sim.engine.state), so the monthly flow knows what to r
 registry fires the event's trigger afterwards, for whatever follows it. An event type without
 a handler is an error, never silently something else.
 
-Adding an event type: a schema class in sim/scenario/schema.py (with the VALUES it samples)
+Adding an event type: a schema class in sim/scenario/events.py (with the VALUES it samples)
 and a handler here (CONTRIBUTING.md walks through one).
 """
 
@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from sim.engine.calendar import Action
 from sim.engine.state import ATTRACTIVENESS, AVAILABILITY, CAPACITY, PAYMENTS, PRICE
-from sim.scenario import schema
+from sim.scenario import events as spec
 
 if TYPE_CHECKING:
     from sim.engine.market import BatchMarket
@@ -84,7 +84,7 @@ class ReimbursementHandler(EventHandler):
 
     changes = (PRICE,)
 
-    def __init__(self, market: BatchMarket, eid: str, ev: schema.Reimbursement) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: spec.Reimbursement) -> None:
         super().__init__(market, eid, ev)
         structure = market.structure
         self.lanes = market.lanes_of(ev.product, [ev.region])
@@ -117,7 +117,7 @@ class PriceChangeHandler(EventHandler):
 
     changes = (PRICE,)
 
-    def __init__(self, market: BatchMarket, eid: str, ev: schema.PriceChange) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: spec.PriceChange) -> None:
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, [ev.region])
         self.affordable = market.region_affordable(ev.region)
@@ -134,7 +134,7 @@ class CapacityHandler(EventHandler):
 
     changes = (CAPACITY,)
 
-    def __init__(self, market: BatchMarket, eid: str, ev: schema.CapacityChange) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: spec.CapacityChange) -> None:
         super().__init__(market, eid, ev)
         self.product = market.structure.products.index(ev.product)
         self.capacity = self.value(ev.capacity, "capacity")
@@ -150,7 +150,7 @@ class SafetyHandler(EventHandler):
 
     changes = (ATTRACTIVENESS,)
 
-    def __init__(self, market: BatchMarket, eid: str, ev: schema.Safety) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: spec.Safety) -> None:
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, ev.regions)
         self.multiplier = self.value(ev.attractiveness, "attractiveness")
@@ -166,7 +166,7 @@ class WithdrawalHandler(EventHandler):
 
     changes = (AVAILABILITY,)
 
-    def __init__(self, market: BatchMarket, eid: str, ev: schema.Withdrawal) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: spec.Withdrawal) -> None:
         super().__init__(market, eid, ev)
         self.lanes = market.lanes_of(ev.product, ev.regions)
 
@@ -183,7 +183,7 @@ class PaymentHandler(EventHandler):
 
     changes = (PAYMENTS,)
 
-    def __init__(self, market: BatchMarket, eid: str, ev: schema.Payment) -> None:
+    def __init__(self, market: BatchMarket, eid: str, ev: spec.Payment) -> None:
         super().__init__(market, eid, ev)
         cp_ix = {cp: k for k, cp in enumerate(market.structure.company_products)}
         self.payer, self.payee = cp_ix[(ev.payer, "-")], cp_ix[(ev.payee, "-")]

@@ -15,7 +15,8 @@ from typing import Any
 
 from sim.formats import GATE_SUFFIX
 from sim.scenario.dists import is_uncertain
-from sim.scenario.schema import Reimbursement, Scenario, Timing
+from sim.scenario.events import Reimbursement, Timing
+from sim.scenario.schema import Scenario
 
 
 def has_gate(spec: Timing) -> bool:

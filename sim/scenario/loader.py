@@ -18,8 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, did_you_mean
 from sim.scenario.checks import check_corr, check_references
+from sim.scenario.events import EVENT_TYPES
 from sim.scenario.inputs import input_names
-from sim.scenario.schema import EVENT_TYPES, Scenario
+from sim.scenario.schema import Scenario
 from sim.scenario.yamlfile import Loc, fmt_loc, read_yaml
 
 

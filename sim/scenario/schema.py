@@ -1,4 +1,4 @@
-"""The scenario format: frozen pydantic models, unknown keys refused.
+"""The scenario format: frozen pydantic models, unknown keys refused (events: sim.scenario.events).
 
 Numbers typed Number/Fraction/... may be plain numbers or distribution mappings
 (see sim.scenario.dists). Dates are 'YYYY-MM' or a distribution over months. Collections of
@@ -9,13 +9,10 @@ one entry without restating the others.
 from __future__ import annotations
 
 import datetime as _dt
-import typing
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -23,6 +20,8 @@ from pydantic import (
 )
 
 from sim.periods import month_ordinal
+from sim.scenario.events import Event, Timing
+from sim.scenario.model import Frozen, Month
 from sim.scenario.numbers import (
     Change,
     Count,
@@ -34,22 +33,7 @@ from sim.scenario.numbers import (
     NonNeg,
     Number,
     Positive,
-    Probability,
 )
-
-
-class Frozen(BaseModel):
-    """The base of every model of the format: immutable, unknown keys refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _month_str(v: Any) -> str:
-    month_ordinal(v)  # validates
-    return v if isinstance(v, str) else f"{v.year:04d}-{v.month:02d}"
-
-
-Month = Annotated[str, BeforeValidator(_month_str)]
 
 
 class SitePoint(Frozen):
@@ -138,21 +122,6 @@ class Indication(Frozen):
         return self
 
 
-class Timing(Frozen):
-    """When something happens: a date, and/or after another event; with a probability."""
-
-    date: DateValue | None = None
-    probability: Probability = 1.0
-    after: str | None = None
-    lag_months: NonNeg = 0.0
-
-    @model_validator(mode="after")
-    def _when(self) -> Timing:
-        if self.date is None and self.after is None:
-            raise ValueError("give a 'date' (YYYY-MM or a distribution) or 'after' (an event it follows)")
-        return self
-
-
 def _launch(v: Any) -> Any:
     if isinstance(v, str | _dt.date):
         return {"date": v}
@@ -230,98 +199,6 @@ class Product(Frozen):
     capacity: Annotated[Capacity | None, BeforeValidator(_capacity)] = None
     deals: list[Deal] = []
     regions: dict[str, ProductRegion]
-
-
-class Rounds(Frozen):
-    """Yearly decision rounds (e.g. national reimbursement negotiations)."""
-
-    month: int = Field(ge=1, le=12)
-    probability: Probability
-    first_after_months: NonNeg = 0.0
-    max_rounds: int = Field(10, ge=1, le=50)
-
-
-class _Event(Timing):
-    """What every event has: timing (date, after, lag, probability) and optional yearly rounds.
-
-    VALUES lists the fields the event's handler samples (sim.engine.events), in that order."""
-
-    VALUES: ClassVar[tuple[str, ...]] = ()
-    rounds: Rounds | None = None
-
-
-class Reimbursement(_Event):
-    """A payer channel takes the product, for a price cut and a new out-of-pocket share."""
-
-    VALUES = ("price_cut", "out_of_pocket", "channel_share")
-    type: Literal["reimbursement"]
-    product: str
-    region: str
-    channel: str
-    out_of_pocket: Fraction | None = None  # what covered patients still pay; default: the channel's
-    price_cut: Fraction = 0.0
-    channel_share: Fraction | None = None  # new share of patients in the channel, if it changes
-
-
-class PriceChange(_Event):
-    """A one-off relative change of a product's list price in a region."""
-
-    VALUES = ("change",)
-    type: Literal["price_change"]
-    product: str
-    region: str
-    change: Change
-
-
-class CapacityChange(_Event):
-    """The product's manufacturing capacity is set to a new level."""
-
-    VALUES = ("capacity",)
-    type: Literal["capacity"]
-    product: str
-    capacity: Count
-
-
-class Safety(_Event):
-    """A safety signal multiplies the product's attractiveness."""
-
-    VALUES = ("attractiveness",)
-    type: Literal["safety"]
-    product: str
-    regions: Literal["all"] | list[str] = "all"
-    attractiveness: Positive  # multiplier on the product's attractiveness
-
-
-class Withdrawal(_Event):
-    """The product leaves the market in some or all regions."""
-
-    type: Literal["withdrawal"]
-    product: str
-    regions: Literal["all"] | list[str] = "all"
-
-
-class Readout(_Event):
-    """A marker (e.g. a trial read-out) that other events can follow."""
-
-    type: Literal["readout"]
-
-
-class Payment(_Event):
-    """A payment between two companies (reporting currency)."""
-
-    VALUES = ("amount",)
-    type: Literal["payment"]
-    payer: str
-    payee: str
-    amount: MoneyOrZero  # reporting currency
-
-
-Event = Annotated[
-    Reimbursement | PriceChange | CapacityChange | Safety | Withdrawal | Readout | Payment,
-    Field(discriminator="type"),
-]
-# the `type:` of each event class of the union, in its order
-EVENT_TYPES = [typing.get_args(c.model_fields["type"].annotation)[0] for c in typing.get_args(typing.get_args(Event)[0])]
 
 
 class Preference(Frozen):
