@@ -9,9 +9,9 @@ def keep_freed_memory() -> None:
     """Let glibc keep freed batch arrays for the next batch instead of unmapping them.
 
     By default every array over 128 kB-32 MB is its own mmap, returned to the system when freed,
-    so each batch faults its ~100 MB of arrays in again page by page (slow in virtual machines,
-    and two workers faulting at once slow each other). Measured on cart_2022: 3x fewer page
-    faults. A worker's peak memory is unchanged (it reaches the same peak every batch)."""
+    so each batch faults its arrays in again page by page (slow in virtual machines, and two
+    workers faulting at once slow each other; figures in benchmarks/README.md). A worker's
+    peak memory is unchanged (it reaches the same peak every batch)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes

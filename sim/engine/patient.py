@@ -53,11 +53,9 @@ Alignment with the batch engine (what is exact in expectation, what is not):
   patient engine serves E[min(queue + new, slots)] <= the former (Jensen's inequality):
   the gap is largest when demand is close to capacity, and vanishes when capacity binds
   by a wide margin (always full) or not at all. `benchmarks/compare_engines.py --gap`
-  measures it: with B's demand varying +-20 % across draws (200 draws), the patient engine
-  infuses 0.5-1.5 % fewer at capacity 0.8-1.1x mean demand (largest, -1.2 to -1.5 %,
-  z ~ -4 to -5, at 1.0x) and no detectable difference at 0.5x or >= 1.25x; in a product's
-  launch months, while its queue is still short, the gap is a few per cent
-  (tests/test_patient_engine.py: -2.3 % in the launch year at capacity ~ demand).
+  measures it (figures in benchmarks/README.md): about a per cent near capacity = mean
+  demand, nothing detectable far from it, a few per cent in a product's launch months while
+  its queue is still short (tests/test_patient_engine.py).
 
 Metrics: lane ``demand`` is the number of arrivals (the batch engine's is the expected
 number); cell ``eligible``/``addressable`` are the expected values of both engines and

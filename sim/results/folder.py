@@ -23,7 +23,7 @@ from sim.results.parts import OLD_PART_LAYOUT, PART_LAYOUT
 from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS, PART_TABLES, TABLES
 from sim.vocab import metric as metric_info
 
-if TYPE_CHECKING:  # pandas is imported where frames are built: workers never need it (~0.2 s)
+if TYPE_CHECKING:  # pandas is imported where frames are built: workers never need it
     import pandas as pd
 
 

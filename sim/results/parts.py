@@ -22,7 +22,7 @@ OLD_PART_LAYOUT = "draw,period,item"  # results folders written before part_layo
 
 def _arrow(x: np.ndarray) -> pa.Array:
     """An arrow array over a numpy array's memory. Not pa.array(): its checks for pandas types
-    import pandas (~0.2 s) in every worker, which otherwise never needs it."""
+    import pandas in every worker, which otherwise never needs it."""
     x = np.ascontiguousarray(x).reshape(-1)
     return pa.Array.from_buffers(pa.from_numpy_dtype(x.dtype), x.size, [None, pa.py_buffer(x)])
 
@@ -102,7 +102,7 @@ LABEL_COLUMNS = ["period", "region", "indication", "product", "target", "company
 def write_parquet(table: pa.Table, where: Any) -> None:
     """A table as parquet (lz4; only the label columns dictionary-encoded)."""
     # dictionary-encode only the label columns: trying it on float columns costs 4x the write time;
-    # lz4 writes the floats ~25 % faster than zstd level 1 for ~20 % larger files (cart_2022)
+    # lz4 writes the floats faster than zstd level 1 for somewhat larger files (benchmarks/README.md)
     labels = [c for c in LABEL_COLUMNS if c in table.column_names]
     pq.write_table(table, where, compression="lz4", use_dictionary=labels or False, write_statistics=False)
 

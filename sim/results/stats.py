@@ -28,7 +28,7 @@ def order_statistic_ranks(n: int, q: float, conf: float = 0.95) -> tuple[int, in
 
 def binom_ppf(u: float, n: int, p: float) -> int:
     """Smallest k with P(Binomial(n, p) <= k) >= u: scipy.stats.binom.ppf's own steps from
-    scipy.special, because importing scipy.stats costs ~0.5 s in every summary process."""
+    scipy.special, because importing scipy.stats is slow in every summary process."""
     from scipy import special
 
     if u <= 0.0:

@@ -121,7 +121,7 @@ def aggregates_bytes(rows: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-SUMMARY_ROWS = 256  # aggregate rows per summary task: 10 MB of float32 at 10,000 draws
+SUMMARY_ROWS = 256  # aggregate rows per summary task: bounded memory per task (256 x draws x 4 bytes)
 
 
 def _read_rows(path: str, row0: int, nrows: int) -> np.ndarray:
@@ -224,7 +224,7 @@ def _csv_field(text: str) -> str:
 
 def summary_text(res: Results, workers: int = 1, executor: Any = None) -> str:
     """summary.csv: the columns of summary_frame, numbers as "%.6g", NaN empty (as pandas writes
-    them). Formatted here: 4x faster than DataFrame.to_csv, and a run needs no pandas (~0.3 s)."""
+    them). Formatted here: faster than DataFrame.to_csv, and a run needs no pandas."""
     items = _summary_stats(res, None, workers, executor)
     if not items:
         return ""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from sim.engine.structure import Structure
 
-# per-draw (lanes x periods + lanes x channels x 4) held per batch: ~840 draws of cart_2022, ~400 MB per worker
+# per-draw (lanes x periods + lanes x channels x 4) held per batch; the batch size and memory
+# this gives on cart_2022 are in benchmarks/README.md
 DEFAULT_BATCH_ELEMENTS = 1_800_000
 
 

@@ -47,8 +47,8 @@ def _table_cache_dir() -> Path | None:
 
 
 def _disk_cached_table(a: float, b: float) -> np.ndarray:
-    """Betaincinv on the table's 4,097 nodes takes ~8 ms, so a scenario with 40 PERT inputs cost
-    every worker process ~0.35 s before its first batch. Tables are kept in the user's cache
+    """Betaincinv on the table's 4,097 nodes is slow enough that a scenario with tens of PERT
+    inputs delayed every worker's first batch. Tables are kept in the user's cache
     folder, keyed by (a, b), the node grid and the scipy version that computed them; a missing,
     unreadable or mismatched file is recomputed (the values are the same either way)."""
     import hashlib

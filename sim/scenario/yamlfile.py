@@ -16,7 +16,7 @@ MAX_BYTES = 10_000_000
 Loc = tuple[str | int, ...]
 
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: much faster
 
 
 class _KeysAsWritten(_BaseLoader):
