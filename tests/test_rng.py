@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
 
-from sim.sampling.rng import draw_keys, normalize_seed, stable_id, uniforms
+from sim.sampling.rng import draw_keys, stable_id, uniforms
+from sim.sampling.seeds import normalize_seed
 
 N = 20_000
 ROOT = Path(__file__).resolve().parents[1]

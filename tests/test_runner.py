@@ -275,3 +275,31 @@ def test_default_batches_are_whole_rounds_within_the_memory_cap(example_structur
     assert tasks[0].start == 0 and tasks[-1].stop == draws
     if workers > 1 and draws >= 16 * workers:  # tiny runs cannot always split into equal rounds
         assert len(tasks) % workers == 0, (draws, workers, size, len(tasks))
+
+
+def test_an_event_type_without_a_handler_is_an_error_not_a_readout(example_structure) -> None:
+    """The engine's event registry refuses a type it has no handler for (0.1.0 ran it as a read-out)."""
+    from types import SimpleNamespace
+
+    from sim.engine.events import HANDLERS, event_action
+    from sim.engine.market import BatchMarket
+    from sim.engine.state import FACETS
+
+    market = BatchMarket(example_structure, 1, np.arange(2))
+    with pytest.raises(ValueError, match="no handler for event type 'label_expansion'"):
+        event_action(market, "x", SimpleNamespace(type="label_expansion"))
+    for kind, cls in HANDLERS.items():  # each handler declares what it changes, in the state's terms
+        assert set(cls.changes) <= set(FACETS), kind
+    with pytest.raises(ValueError, match="unknown facet"):
+        market.state.changed.mark(("prices",))
+
+
+def test_the_runner_and_the_command_line_load_no_kernels_until_they_simulate() -> None:
+    """A pool's parent never simulates: importing the runner, the API and the command line must
+    not load numba (its import and LLVM cost ~60 MB and part of a second in every run's parent)."""
+    import subprocess
+    import sys
+
+    code = "import sys, sim.runner, sim.api, sim.cli, sim.cli.run, sim.results; assert 'numba' not in sys.modules"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -98,53 +98,58 @@ def finish(flows, money, books, out):
 
 @njit(cache=True, nogil=True)
 def _lane_metrics(p, flows, money, lanes_out, shares):
-    L, B = flows.served.shape[1], flows.served.shape[2]
+    served, rev_local, demand, dropped, waiting = (flows.served[p], flows.revenue_local[p], flows.demand[p],
+                                                   flows.dropped[p], flows.waiting[p])
+    fx, lane_region, cogs, succ, lane_product, owner, ps, roy = money  # locals: loads hoisted out of the loops
+    L, B = served.shape
     for lane in range(L):
-        r = money.lane_region[lane]
-        j = money.lane_product[lane]
+        r = lane_region[lane]
+        j = lane_product[lane]
         for b in range(B):
-            sv = flows.served[p, lane, b]
-            rl = flows.revenue_local[p, lane, b]
-            rv = rl / money.fx[r, b]
-            cg = sv * money.cogs[j, b]
+            sv = served[lane, b]
+            rl = rev_local[lane, b]
+            rv = rl / fx[r, b]
+            cg = sv * cogs[j, b]
             g = rv - cg
-            inf = sv * money.success[j, b]
-            share = money.partner_share[lane, b]
+            inf = sv * succ[j, b]
+            share = ps[lane, b]
             shares[0, lane, b] = rv * (1.0 - share)
             shares[1, lane, b] = rv * share
             shares[2, lane, b] = g * (1.0 - share)
             shares[3, lane, b] = g * share
-            shares[4, lane, b] = rv * share * money.royalty[lane, b]
-            lanes_out[0, p, lane, b] = flows.demand[p, lane, b]
+            shares[4, lane, b] = rv * share * roy[lane, b]
+            lanes_out[0, p, lane, b] = demand[lane, b]
             lanes_out[1, p, lane, b] = inf
             lanes_out[2, p, lane, b] = sv - inf
-            lanes_out[3, p, lane, b] = flows.dropped[p, lane, b]
-            lanes_out[4, p, lane, b] = flows.waiting[p, lane, b]
+            lanes_out[3, p, lane, b] = dropped[lane, b]
+            lanes_out[4, p, lane, b] = waiting[lane, b]
             lanes_out[5, p, lane, b] = rl
             lanes_out[6, p, lane, b] = rv
             lanes_out[7, p, lane, b] = cg
             lanes_out[8, p, lane, b] = g
-            lanes_out[9, p, lane, b] = rv * money.owner_coef[lane, b]
+            lanes_out[9, p, lane, b] = rv * owner[lane, b]
 
 
 @njit(cache=True, nogil=True)
 def _cell_metrics(p, flows, books, cells_out, cell_d):
+    demand, eligible, addressable = flows.demand[p], flows.eligible[p], flows.addressable[p]
+    seg_bounds, seg_cell = books.seg_bounds, books.seg_cell
     C, B = cell_d.shape
     cell_d[:, :] = 0.0
-    for s in range(books.seg_bounds.size - 1):
-        c = books.seg_cell[s]
-        a, z = books.seg_bounds[s], books.seg_bounds[s + 1]
+    for s in range(seg_bounds.size - 1):
+        c = seg_cell[s]
+        a, z = seg_bounds[s], seg_bounds[s + 1]
         for b in range(B):
-            cell_d[c, b] = flows.demand[p, a, b]
+            cell_d[c, b] = demand[a, b]
         for lane in range(a + 1, z):
             for b in range(B):
-                cell_d[c, b] += flows.demand[p, lane, b]
+                cell_d[c, b] += demand[lane, b]
     for c in range(C):
         for b in range(B):
-            cells_out[0, p, c, b] = flows.eligible[p, c, b]
-            cells_out[1, p, c, b] = flows.addressable[p, c, b]
+            cells_out[0, p, c, b] = eligible[c, b]
+            cells_out[1, p, c, b] = addressable[c, b]
             cells_out[2, p, c, b] = cell_d[c, b]
-            cells_out[3, p, c, b] = flows.eligible[p, c, b] - cell_d[c, b]
+            cells_out[3, p, c, b] = eligible[c, b] - cell_d[c, b]
 
 
 @njit(cache=True, nogil=True)
@@ -153,6 +158,7 @@ def _company_metrics(p, books, shares, sums, comp_out):
     own_order, own_starts, own_rows = books.own
     par_order, par_starts, par_rows = books.partner
     s1, s2, k_gp, k_roy = sums[0], sums[1], sums[2], sums[3]
+    deals = books.deals[p]
     _group_sum(shares[0], own_order, own_starts, own_rows, s1)
     _group_sum(shares[1], par_order, par_starts, par_rows, s2)
     for k in range(CP):
@@ -168,7 +174,7 @@ def _company_metrics(p, books, shares, sums, comp_out):
     for k in range(CP):
         for b in range(B):
             k_roy[k, b] = s1[k, b] - s2[k, b]
-            d = books.deals[p, k, b]
+            d = deals[k, b]
             comp_out[1, p, k, b] = k_gp[k, b]
             comp_out[2, p, k, b] = k_roy[k, b]
             comp_out[3, p, k, b] = d

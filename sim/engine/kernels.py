@@ -97,18 +97,20 @@ def month(t, cells, lanes, use_inertia, access, supply, acc):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _pool(cells, acc):
     """Steps 1-3: eligible patients, class uptake (Bass), site access: the addressable pool (C, B)."""
-    C, B = cells.eligible0.shape
+    e0, growth_t, bass_e, bm, bp, bq, sites_t, region = cells  # locals: loads hoisted out of the loops
+    acc_eligible, acc_addressable = acc.eligible, acc.addressable
+    C, B = e0.shape
     pool = np.empty((C, B))
     for c in range(C):
-        r = cells.region[c]
+        r = region[c]
         for b in range(B):
-            elig = cells.eligible0[c, b] * cells.growth_t[c, b] * (1.0 / 12.0)
-            e = cells.bass_e[c, b]
-            f = (1.0 - e) / (1.0 + (cells.bass_q[c, b] / cells.bass_p[c, b]) * e)
-            pl = elig * (cells.bass_ceiling[c, b] * f) * cells.sites_t[r, b]
+            elig = e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
+            e = bass_e[c, b]
+            f = (1.0 - e) / (1.0 + (bq[c, b] / bp[c, b]) * e)
+            pl = elig * (bm[c, b] * f) * sites_t[r, b]
             pool[c, b] = pl
-            acc.eligible[c, b] += elig
-            acc.addressable[c, b] += pl
+            acc_eligible[c, b] += elig
+            acc_addressable[c, b] += pl
     return pool
 
 
@@ -118,12 +120,12 @@ def _mix(t, lanes, use_inertia):
     L, B = lanes.attr.shape
     target = np.empty((L, B))
     tot = np.empty(B)
-    mix = lanes.mix
-    for s in range(lanes.seg_bounds.size - 1):
-        a, z = lanes.seg_bounds[s], lanes.seg_bounds[s + 1]
-        _segment_target(t, lanes, a, z, target, tot)
+    mix, seg_bounds = lanes.mix, lanes.seg_bounds
+    for s in range(seg_bounds.size - 1):
+        a, z = seg_bounds[s], seg_bounds[s + 1]
+        _segment_target(t, lanes.attr, lanes.launch_t, lanes.inv_ramp, a, z, target, tot)
         if use_inertia:
-            _segment_inertia(lanes, a, z, target, tot)
+            _segment_inertia(lanes.inertia, lanes.avail, mix, a, z, target, tot)
         else:
             for l in range(a, z):
                 for b in range(B):
@@ -131,14 +133,14 @@ def _mix(t, lanes, use_inertia):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _segment_target(t, lanes, a, z, target, tot):
+def _segment_target(t, attr, launch_t, inv_ramp, a, z, target, tot):
     """Lanes a..z-1 of one cell: attractiveness x launch ramp, normalised to shares."""
     B = tot.size
     tot[:] = 0.0
     for l in range(a, z):
         for b in range(B):
-            ramp = min(max((t - lanes.launch_t[l, b] + 1.0) * lanes.inv_ramp[l, b], 0.0), 1.0)
-            v = lanes.attr[l, b] * ramp
+            ramp = min(max((t - launch_t[l, b] + 1.0) * inv_ramp[l, b], 0.0), 1.0)
+            v = attr[l, b] * ramp
             target[l, b] = v
             tot[b] = v if l == a else tot[b] + v
     for b in range(B):
@@ -150,14 +152,13 @@ def _segment_target(t, lanes, a, z, target, tot):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _segment_inertia(lanes, a, z, target, tot):
+def _segment_inertia(inertia, avail, mix, a, z, target, tot):
     """Lanes a..z-1 of one cell: last month's mix kept in part, renormalised (an empty mix, at
     the first launch, takes the target directly)."""
     B = tot.size
-    mix = lanes.mix
     for l in range(a, z):
         for b in range(B):
-            m = (lanes.inertia[l, b] * mix[l, b] + (1.0 - lanes.inertia[l, b]) * target[l, b]) * lanes.avail[l, b]
+            m = (inertia[l, b] * mix[l, b] + (1.0 - inertia[l, b]) * target[l, b]) * avail[l, b]
             mix[l, b] = m
             tot[b] = m if l == a else tot[b] + m
     for b in range(B):
@@ -173,33 +174,32 @@ def _demand(pool, lanes, access):
     """Demand per lane: the pool x the mix; where patients pay themselves, each payer channel's
     patients choose among the products they can afford."""
     L, B = lanes.mix.shape
-    mix = lanes.mix
+    mix, lane_cell = lanes.mix, lanes.cell
     demand = np.empty((L, B))
     for l in range(L):
-        c = lanes.cell[l]
+        c = lane_cell[l]
         for b in range(B):
             demand[l, b] = pool[c, b] * mix[l, b]
     ax = access.lanes
     if ax.size:
-        w = _affordable_weights(mix, access)
+        w = _affordable_weights(mix, access.afford, access.share_reach, ax, access.bounds)
         for j in range(ax.size):
             l = ax[j]
-            c = lanes.cell[l]
+            c = lane_cell[l]
             for b in range(B):
                 demand[l, b] = pool[c, b] * w[j, b]
     return demand
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _affordable_weights(mix, access):
+def _affordable_weights(mix, afford, share_reach, ax, bounds):
     """(A, B): sum over channels of reach x share x the mix renormalised among what they can afford."""
-    K, A, B = access.afford.shape
-    ax, afford = access.lanes, access.afford
+    K, A, B = afford.shape
     w = np.zeros((A, B))
     den = np.empty(B)
     for k in range(K):
-        for s in range(access.bounds.size - 1):
-            a, z = access.bounds[s], access.bounds[s + 1]
+        for s in range(bounds.size - 1):
+            a, z = bounds[s], bounds[s + 1]
             for j in range(a, z):
                 l = ax[j]
                 for b in range(B):
@@ -211,7 +211,7 @@ def _affordable_weights(mix, access):
             for j in range(a, z):
                 l = ax[j]
                 for b in range(B):
-                    w[j, b] += access.share_reach[k, j, b] * (afford[k, j, b] * mix[l, b]) * den[b]
+                    w[j, b] += share_reach[k, j, b] * (afford[k, j, b] * mix[l, b]) * den[b]
     return w
 
 
@@ -219,40 +219,40 @@ def _affordable_weights(mix, access):
 def _serve(demand, avail, supply, acc):
     """Step 5: queue; a product's capacity is shared by its lanes; drop-out; accumulate."""
     L, B = demand.shape
-    queue = supply.queue
+    queue, hazard, nps = supply.queue, supply.hazard, supply.net_price
+    acc_demand, acc_served, acc_dropped, acc_waiting, acc_revenue = acc.demand, acc.served, acc.dropped, acc.waiting, acc.revenue
     served = np.empty((L, B))
     for l in range(L):
         for b in range(B):
             served[l, b] = (queue[l, b] + demand[l, b]) * avail[l, b]
-    _limit_capacity(served, supply)
+    _limit_capacity(served, supply.cap_lanes, supply.cap_bounds, supply.cap_prods, supply.capacity)
     for l in range(L):
         for b in range(B):
             d = demand[l, b]
             sv = served[l, b]
             rest = (queue[l, b] + d) - sv
-            dr = rest * supply.hazard[l, b]
+            dr = rest * hazard[l, b]
             qn = rest - dr
             queue[l, b] = qn
-            acc.demand[l, b] += d
-            acc.served[l, b] += sv
-            acc.dropped[l, b] += dr
-            acc.waiting[l, b] = qn
-            acc.revenue[l, b] += sv * supply.net_price[l, b]
+            acc_demand[l, b] += d
+            acc_served[l, b] += sv
+            acc_dropped[l, b] += dr
+            acc_waiting[l, b] = qn
+            acc_revenue[l, b] += sv * nps[l, b]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _limit_capacity(served, supply):
+def _limit_capacity(served, cap_lanes, cap_bounds, cap_prods, capacity):
     """Scale the lanes of each capacity-limited product so they are served at most its capacity."""
     B = served.shape[1]
-    cap_lanes = supply.cap_lanes
-    for s in range(supply.cap_bounds.size - 1):
-        a, z = supply.cap_bounds[s], supply.cap_bounds[s + 1]
-        pj = supply.cap_prods[s]
+    for s in range(cap_bounds.size - 1):
+        a, z = cap_bounds[s], cap_bounds[s + 1]
+        pj = cap_prods[s]
         for b in range(B):
             qp = 0.0
             for j in range(a, z):
                 qp = served[cap_lanes[j], b] if j == a else qp + served[cap_lanes[j], b]
-            cap = supply.capacity[pj, b]
+            cap = capacity[pj, b]
             if qp > cap:
                 ratio = cap / qp
                 for j in range(a, z):

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.engine import derive as K
 from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
 
 if TYPE_CHECKING:
@@ -118,6 +117,7 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
 
 def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
     """`derive_numpy` in one compiled pass a period (sim.engine.derive.finish)."""
+    from sim.engine import derive as K  # here: readers of BatchOutput never load numba
     structure, p = market.structure, market.params
     dt = np.dtype(dtype)
     NP, L, C, CP, B = structure.NP, structure.L, structure.C, len(structure.company_products), market.size

@@ -35,7 +35,7 @@ from sim.runner.folders import final_folder, prepare_partial
 from sim.runner.pool import WorkerPool
 from sim.runner.progress import progress as progress_bar
 from sim.runner.tasks import run_task
-from sim.sampling.rng import normalize_seed
+from sim.sampling.seeds import normalize_seed
 from sim.scenario import LoadedScenario, load_scenario
 from sim.version import __version__
 from sim.vocab import DESIGNS, ENGINES, EXECUTORS

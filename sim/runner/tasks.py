@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.engine.batch import simulate_batch
 from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure, build_structure
 from sim.runner.batches import BatchTask
@@ -46,6 +45,9 @@ def simulate(structure: Structure, seed: int, task: BatchTask, design: str, draw
         from sim.engine.cohort import simulate_cohort
 
         return simulate_cohort(structure, seed, ids, _WORKER[key])
+    # imported here: a pool's parent never loads the kernels (numba)
+    from sim.engine.batch import simulate_batch
+
     # results only go to float32 files from here: keep them float32 (half the memory per batch)
     return simulate_batch(structure, seed, ids, _WORKER[key], out_dtype=np.float32)
 

@@ -21,17 +21,6 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S12 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(12)
 
 
-def normalize_seed(seed: int | np.random.SeedSequence | None) -> int:
-    """One place that turns what users pass into an integer root seed; None means fresh entropy."""
-    if seed is None:
-        return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
-    if isinstance(seed, np.random.SeedSequence):
-        return int(seed.entropy)  # type: ignore[arg-type]
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def draw_keys(seed: int, draw_ids: np.ndarray) -> np.ndarray:
     """(n, 2) uint64 keys, one per draw, from the SeedSequence of (seed, draw)."""
     ids = np.asarray(draw_ids, dtype=np.int64)
