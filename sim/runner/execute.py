@@ -32,6 +32,7 @@ from sim.results.summary import AGGREGATES, write_summary
 from sim.results.write import batch_done
 from sim.runner.batches import BatchTask, default_batch_size, plan_batches
 from sim.runner.folders import final_folder, prepare_partial
+from sim.runner.interrupt import CheckedBar, Interrupts
 from sim.runner.pool import WorkerPool
 from sim.runner.progress import progress as progress_bar
 from sim.runner.tasks import run_task
@@ -167,34 +168,36 @@ def _run(loaded: LoadedScenario, out: str | Path | None, opts: RunOptions, pool:
 def _simulate(loaded: LoadedScenario, structure: Structure, tasks: list[BatchTask], todo: list[BatchTask], parts: Path,
               opts: RunOptions, pool: WorkerPool | None) -> None:
     """Every batch still to do, with a progress bar; an error leaves what is worth resuming."""
-    bar = progress_bar(opts.draws, opts.progress)
-    bar.update(sum(t.stop - t.start for t in tasks if t not in todo))
+    shown = progress_bar(opts.draws, opts.progress)
+    shown.update(sum(t.stop - t.start for t in tasks if t not in todo))
     try:
-        if opts.executor == "dask":
-            from sim.runner.dask import run_dask
+        with Interrupts() as interrupts:
+            bar = CheckedBar(shown, interrupts)
+            if opts.executor == "dask":
+                from sim.runner.dask import run_dask
 
-            run_dask(todo, opts.seed, opts.design, opts.draws, opts.engine, loaded, opts.freq, parts, opts.cluster,
-                     opts.workers, bar)
-        elif opts.workers == 1:
-            for task in todo:
-                _, n, _ = run_task(task, opts.seed, str(parts), opts.design, opts.draws, opts.engine, structure)
-                bar.update(n)
-        else:
-            assert pool is not None
-            _on_pool(pool, todo, parts, opts, (loaded.data, loaded.sha256, opts.freq), bar)
+                run_dask(todo, opts.seed, opts.design, opts.draws, opts.engine, loaded, opts.freq, parts,
+                         opts.cluster, opts.workers, bar)
+            elif opts.workers == 1:
+                for task in todo:
+                    _, n, _ = run_task(task, opts.seed, str(parts), opts.design, opts.draws, opts.engine, structure)
+                    bar.update(n)
+            else:
+                assert pool is not None
+                _on_pool(pool, todo, parts, opts, (loaded.data, loaded.sha256, opts.freq), bar)
     except ScenarioError:
-        bar.close()
+        shown.close()
         if not any(batch_done(parts, t.index) for t in tasks):  # nothing worth resuming: leave no trace
             shutil.rmtree(parts.parent, ignore_errors=True)
         raise
     except KeyboardInterrupt:
-        bar.close()
+        shown.close()
         done = sum(batch_done(parts, t.index) for t in tasks)
         print(f"\ninterrupted: {done} of {len(tasks)} batches are saved in {parts.parent} (incomplete); "
               f"re-run with --resume to finish", file=sys.stderr)
         raise
     finally:
-        bar.close()
+        shown.close()
 
 
 def _on_pool(pool: WorkerPool, todo: list[BatchTask], parts: Path, opts: RunOptions,
