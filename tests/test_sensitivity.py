@@ -168,3 +168,23 @@ def test_cli_sensitivity(tmp_path, capsys):
     bad = ap.parse_args(["sensitivity", str(path), "--sobol-n", "100", "--out", str(out)])
     with pytest.raises(ScenarioError, match="power of 2"):
         bad.func(bad)
+
+
+def test_single_panel_charts_draw_into_a_given_axis(add_ev):
+    """A chart of one panel takes an `ax` (to sit in a user's figure) and returns its figure."""
+    from sim.analysis.decile import decile_tornado
+    from sim.plots.base import pyplot
+    from sim.plots.sensitivity import plot_decile_tornado, plot_over_time, plot_tornado
+
+    plt = pyplot()
+    y, inputs = add_ev.run(np.arange(200))
+    charts = {
+        "tornado": lambda ax: plot_tornado(tornado(add_ev, [PRICE, COGS], "2022", draws=30), ax=ax),
+        "over time": lambda ax: plot_over_time(rank_sensitivity(add_ev, draws=100), ax=ax),
+        "decile": lambda ax: plot_decile_tornado(decile_tornado(pd.DataFrame(inputs), y[:, -1]), ax=ax),
+    }
+    for name, draw in charts.items():
+        fig, (left, right) = plt.subplots(1, 2)
+        assert draw(right) is fig, name
+        assert right.has_data() and not left.has_data(), name
+        plt.close(fig)

@@ -78,12 +78,15 @@ def plot_over_time(rr: RankResult, *, ax: Any = None, top: int = 20, title: str 
     return ax.figure
 
 
-def plot_decile_tornado(df: pd.DataFrame, *, top: int = 12, title: str = "", money: bool = True) -> Any:
+def plot_decile_tornado(df: pd.DataFrame, *, ax: Any = None, top: int = 12, title: str = "",
+                        money: bool = True) -> Any:
     """Tornado of sim.analysis.decile.decile_tornado: the output's median with each input in its
     bottom (blue) and top (red) decile of draws."""
     plt = pyplot()
     d = df.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(11, 0.55 * max(len(d), 3) + 1.6))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 0.55 * max(len(d), 3) + 1.6))
+    fig = ax.figure
     base = float(df["base_median"].iloc[0]) if len(df) else 0.0
     yy = np.arange(len(d))
     labels = []
