@@ -28,6 +28,15 @@ from sim.scenario.refs import trigger_name
 Action = Callable[[np.ndarray, np.ndarray], None]  # (draw indices, months) -> None
 
 
+def whole_months(x: np.ndarray) -> np.ndarray:
+    """The month a sampled date or lag falls in: the nearest (half up), not the floor.
+
+    Flooring never reached a range's last month and put every uncertain date about half a
+    month early; the nearest month covers the range and keeps the stated mean.
+    """
+    return np.floor(np.asarray(x) + 0.5)
+
+
 @dataclass
 class Trigger:
     """Something other events can wait for; remembers when it fired in each draw."""
@@ -137,9 +146,12 @@ class Calendar:
         lag = sampler.value(spec.lag_months, name + ".lag_months")
 
         def when(idx: np.ndarray, t_parent: np.ndarray | None) -> None:
-            t = np.floor(t_parent + lag[idx]) if t_parent is not None else np.floor(date[idx])  # type: ignore[index]
-            if t_parent is not None and date is not None:
-                t = np.maximum(t, np.floor(date[idx]))
+            if t_parent is not None:
+                t = t_parent + whole_months(lag[idx])
+                if date is not None:
+                    t = np.maximum(t, whole_months(date[idx]))
+            else:
+                t = whole_months(date[idx])  # type: ignore[index]
             if rounds is not None:
                 t = self._rounds(idx, t, rounds, name)
             keep = gate[idx]
@@ -154,7 +166,7 @@ class Calendar:
         """First successful yearly round at or after t + first_after_months (nan if none)."""
         sampler, structure = self.sampler, self.structure
         p = sampler.value(rounds.probability, name + ".rounds.probability")[idx]
-        gap = np.floor(sampler.value(rounds.first_after_months, name + ".rounds.first_after_months")[idx])
+        gap = whole_months(sampler.value(rounds.first_after_months, name + ".rounds.first_after_months")[idx])
         earliest = t + gap
         cal = (structure.start + earliest) % 12  # calendar month index 0..11
         first = earliest + (rounds.month - 1 - cal) % 12

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine.calendar import Action
+from sim.engine.calendar import Action, whole_months
 from sim.engine.events import event_action
 from sim.engine.state import ENTRY, PRICE
 
@@ -36,7 +36,7 @@ def schedule_all(market: BatchMarket) -> None:
         if prod.capacity is not None:
             for k, step in enumerate(prod.capacity.expansions):
                 name = f"products.{p}.capacity.expansions[{k}]"
-                t = np.floor(sampler.value(step.date, name + ".date") - structure.start)
+                t = whole_months(sampler.value(step.date, name + ".date") - structure.start)
                 cal.at(everyone, t, capacity_action(market, j, sampler.value(step.capacity, name + ".capacity")))
         schedule_deals(market, p)
     for eid, ev in scn.events.items():
@@ -87,7 +87,7 @@ def schedule_deals(market: BatchMarket, product: str) -> None:
         base = f"products.{product}.deals[{k}]"
         if d.upfront_date is not None:
             amt = sampler.value(d.upfront, base + ".upfront")
-            t = np.floor(sampler.value(d.upfront_date, base + ".upfront_date") - structure.start)
+            t = whole_months(sampler.value(d.upfront_date, base + ".upfront_date") - structure.start)
             market.calendar.at(np.arange(market.size), t, _payment(market, par, own, amt))
         for j, ms in enumerate(d.milestones):
             amt = sampler.value(ms.amount, f"{base}.milestones[{j}].amount")
