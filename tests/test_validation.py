@@ -154,6 +154,21 @@ CASES: dict[str, Case] = {
                                        "products.Axi.deals[0].milestones[0].on",
                                        ("unknown event or product 'roo'", "did you mean 'ro'"),
                                        "'on': roo"),  # safe_dump quotes the YAML-1.1 boolean 'on'
+    # issue 12 D5: an upfront without a date was accepted and never paid
+    "upfront_without_date": Case(setp("products.Axi.deals", [{"partner": "Gilead", "partner_share": 0.5,
+                                                              "upfront": 3.5e8}]),
+                                 "products.Axi.deals[0].upfront", ("needs 'upfront_date'", "never be paid"),
+                                 "upfront: 350000000.0"),
+    "upfront_date_after_end": Case(setp("products.Axi.deals", [{"partner": "Gilead", "partner_share": 0.5,
+                                                                "upfront": 1e8, "upfront_date": "2031-01"}]),
+                                   "products.Axi.deals[0].upfront_date", ("after the scenario's end",),
+                                   "upfront_date: 2031-01"),
+    # issue 12 D7: lag_months without after was ignored
+    "launch_lag_without_after": Case(setp(f"{P}.launches.LBCL", {"date": "2020-06", "lag_months": 3}),
+                                     f"{P}.launches.LBCL.lag_months", ("counts from 'after'", "fold the lag"),
+                                     "lag_months: 3"),
+    "event_lag_without_after": Case(setp("events.ro", {"type": "readout", "date": "2021-06", "lag_months": 2}),
+                                    "events.ro.lag_months", ("counts from 'after'",), "lag_months: 2"),
     "preference_unknown_attribute": Case(setp("preference.weights", {"crr": 1.0}), "preference.weights.crr",
                                          ("no product has attribute 'crr'", "did you mean 'cr'"), "weights:"),
     "event_after_unknown_event": Case(setp("events.reimb.after", "rro"), "events.reimb.after",

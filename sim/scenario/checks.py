@@ -89,8 +89,17 @@ def _product(scn: Scenario, pname: str, p: Any, used_weights: set[str]) -> list[
                 continue
             if r not in scn.indications[i].markets:
                 out.append((loc, f"indication '{i}' has no market in region '{r}' (add indications.{i}.markets.{r})"))
-            out += _after_end(scn, loc + ("date",), launch.date) + _ref(scn, loc + ("after",), launch.after)
+            out += _timing(scn, loc, launch)
     return out + _deals(scn, pname, p)
+
+
+def _timing(scn: Scenario, loc: Loc, spec: Any) -> list[tuple[Loc, str]]:
+    """A date inside the horizon, a parent that exists, and a lag only where it counts from one."""
+    out = _after_end(scn, loc + ("date",), spec.date) + _ref(scn, loc + ("after",), spec.after)
+    if spec.after is None and "lag_months" in spec.model_fields_set:
+        out.append((loc + ("lag_months",), "lag_months counts from 'after' (the event this one follows), which is "
+                                           "not given; add 'after', or fold the lag into 'date'"))
+    return out
 
 
 def _deals(scn: Scenario, pname: str, p: Any) -> list[tuple[Loc, str]]:
@@ -109,9 +118,18 @@ def _deals(scn: Scenario, pname: str, p: Any) -> list[tuple[Loc, str]]:
                     for r in d.regions if r not in p.regions]
         for j, m in enumerate(d.milestones):
             out += _ref(scn, loc + ("milestones", j, "on"), m.on)
+        if d.upfront_date is None and "upfront" in d.model_fields_set and not _is_zero(d.upfront):
+            out.append((loc + ("upfront",), "an upfront payment needs 'upfront_date' (YYYY-MM or a distribution); "
+                                            "without a date it would never be paid"))
+        if d.upfront_date is not None:
+            out += _after_end(scn, loc + ("upfront_date",), d.upfront_date)
         if d.partner == p.company:
             out.append((loc + ("partner",), "the partner must differ from the product's company"))
     return out
+
+
+def _is_zero(value: Any) -> bool:
+    return not isinstance(value, Distribution) and float(value) == 0.0
 
 
 def _event(scn: Scenario, eid: str, ev: Any) -> list[tuple[Loc, str]]:
@@ -135,7 +153,7 @@ def _event(scn: Scenario, eid: str, ev: Any) -> list[tuple[Loc, str]]:
     if channel is not None and region in scn.regions and channel not in scn.regions[region].payers:
         out.append((loc + ("channel",), f"region '{region}' has no payer channel '{channel}'"
                     f"{did_you_mean(channel, scn.regions[region].payers)}"))
-    return out + _after_end(scn, loc + ("date",), ev.date) + _ref(scn, loc + ("after",), ev.after)
+    return out + _timing(scn, loc, ev)
 
 
 def _all_attributes(scn: Scenario) -> set[str]:
