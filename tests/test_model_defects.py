@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 from helpers import base_scenario, load_dict, simulate
 
-from sim.errors import ScenarioError
-
 N = 100_000
 
 
@@ -44,3 +42,60 @@ def test_uncertain_dates_and_lags_cover_the_whole_range_with_the_stated_mean(tmp
     lag = second - first
     assert lag.min() == 6 and lag.max() == 12
     assert abs(lag.mean() - 9.0) < 4 * 6 / np.sqrt(12 * N) + 1e-9
+
+
+# --- D8: a period that is not stored ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def yearly_and_monthly(tmp_path_factory) -> tuple:
+    from helpers import EXAMPLE
+
+    from sim import run
+
+    base = tmp_path_factory.mktemp("periods")
+    return (run(EXAMPLE, draws=20, seed=1, out=base / "yearly"),
+            run(EXAMPLE, draws=20, seed=1, out=base / "monthly", freq="month"))
+
+
+@pytest.mark.parametrize(("which", "period", "phrases"), [
+    (0, "2035", ("periods run 2018..2030",)),
+    (1, "2030", ("periods run 2018-01..2030-12", "add --freq year to report 2030")),
+    (1, "2030-Q2", ("add --freq quarter",)),
+])
+def test_summary_of_a_period_not_stored_exits_2_naming_the_range(yearly_and_monthly, capsys, which, period,
+                                                                  phrases) -> None:
+    # D8: printed an empty table and exited 0
+    from sim.cli import main
+
+    assert main(["summary", str(yearly_and_monthly[which]), "--period", period]) == 2
+    captured = capsys.readouterr()
+    assert f"--period '{period}' is not a reported period" in captured.err
+    for phrase in phrases:
+        assert phrase in captured.err, captured.err
+    assert "Traceback" not in captured.err and "group" not in captured.out
+
+
+def test_summary_of_a_stored_period_prints_only_it(yearly_and_monthly, capsys) -> None:
+    from sim.cli import main
+
+    assert main(["summary", str(yearly_and_monthly[1]), "--period", "2030", "--freq", "year"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [r.split()[:2] for r in rows] == [["total", "2030"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [
+    ["compare", "{r}", "{r}", "--out", "{tmp}/c"],
+    ["sensitivity", "{scn}", "--draws", "20", "--out", "{tmp}/s"],
+    ["converge", "{scn}", "--out", "{tmp}/v"],
+])
+def test_every_command_taking_a_period_refuses_one_not_stored(yearly_and_monthly, tmp_path, capsys,
+                                                              command) -> None:
+    from helpers import EXAMPLE
+
+    from sim.cli import main
+
+    args = [a.format(r=yearly_and_monthly[0], scn=EXAMPLE, tmp=tmp_path) for a in command]
+    assert main([*args, "--period", "2035"]) == 2
+    assert "periods run 2018..2030" in capsys.readouterr().err

@@ -12,17 +12,18 @@ from sim.vocab import FREQUENCIES, GROUPINGS
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print a metric's mean and percentiles by group and period."""
     from sim.results import Results, summarize
+    from sim.results.folder import period_index
 
     res = Results(args.results)
     groups, periods, arr = res.grouped(args.metric, args.by, filters=parse_filters(args.filter), freq=args.freq)
+    shown = range(len(periods)) if args.period is None else [period_index(periods, args.period)]
     stats = summarize(arr)
     cols = ["mean", "p5", "p10", "p50", "p90", "p95"]
     print(f"{args.metric} by {args.by} ({res.scenario}, {arr.shape[0]} draws)")
     print(f"{'group':<24}{'period':<9}" + "".join(f"{c:>14}" for c in cols))
     for g_i, g in enumerate(groups):
-        for p_i, p in enumerate(periods):
-            if args.period and p != args.period:
-                continue
+        for p_i in shown:
+            p = periods[p_i]
             print(f"{g:<24}{p:<9}" + "".join(f"{stats[c][g_i, p_i]:>14,.0f}" for c in cols))
     return 0
 

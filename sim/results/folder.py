@@ -8,6 +8,7 @@ metadata.json, written last: a folder without it is incomplete.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,9 +150,18 @@ def period_index(periods: list[str], period: str | None) -> int:
     if period not in periods:
         from sim.errors import did_you_mean
 
+        hint = ""
+        coarser = "year" if re.fullmatch(r"\d{4}", period) else "quarter" if re.fullmatch(r"\d{4}-Q[1-4]", period) else ""
+        stored = _frequency(periods[-1])
+        if (coarser, stored) in {("year", "monthly"), ("year", "quarterly"), ("quarter", "monthly")}:
+            hint = f"; add --freq {coarser} to report {period} from these {stored} results"
         raise ScenarioError(f"--period {period!r} is not a reported period{did_you_mean(period, periods)}; "
-                            f"periods run {periods[0]}..{periods[-1]}")
+                            f"periods run {periods[0]}..{periods[-1]}{hint}")
     return periods.index(period)
+
+
+def _frequency(label: str) -> str:
+    return "quarterly" if "Q" in label else "monthly" if "-" in label else "yearly"
 
 
 def structure_meta(structure: Structure) -> dict[str, Any]:
