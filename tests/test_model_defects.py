@@ -99,3 +99,55 @@ def test_every_command_taking_a_period_refuses_one_not_stored(yearly_and_monthly
     args = [a.format(r=yearly_and_monthly[0], scn=EXAMPLE, tmp=tmp_path) for a in command]
     assert main([*args, "--period", "2035"]) == 2
     assert "periods run 2018..2030" in capsys.readouterr().err
+
+
+# --- D6: overlapping uncertain capacity expansions ---------------------------------------------
+
+
+def _two_expansions() -> dict:
+    d = base_scenario()
+    d["end"] = "2027-12"
+    d["indications"]["X"]["uptake"] = {"p": 3.0, "q": 0.0, "ceiling": 1.0}  # demand far above capacity
+    d["indications"]["X"]["markets"]["US"]["eligible"] = 120_000.0
+    d["products"]["A"]["capacity"] = {"initial": 10, "expansions": [
+        {"date": {"dist": "uniform", "min": "2023-01", "max": "2026-06"}, "capacity": 100},
+        {"date": {"dist": "uniform", "min": "2023-01", "max": "2026-06"}, "capacity": 300},
+    ]}
+    return d
+
+
+def test_overlapping_capacity_expansions_never_lower_capacity(tmp_path) -> None:
+    # D6: the step to 100 landing after the step to 300 set capacity back to 100 (43.5 % of draws)
+    out = simulate(load_dict(tmp_path, _two_expansions()), 2000, seed=4, freq="month")[1]
+    infused = out.lanes["infused"][:, 0, :]  # (draws, months): capacity-bound every month
+    assert np.all(np.diff(infused, axis=1) >= -1e-9), "capacity fell in some draws"
+    np.testing.assert_allclose(infused[:, -1], 300.0)
+
+
+def test_overlapping_uncertain_expansions_warn_at_validation(tmp_path) -> None:
+    from helpers import write_scenario
+
+    from sim.scenario import load_scenario
+
+    loaded = load_scenario(write_scenario(tmp_path, _two_expansions()))
+    assert len(loaded.warnings) == 1
+    w = loaded.warnings[0]
+    assert "products.A.capacity.expansions[1].date" in w and "overlaps" in w and "expansions[0]" in w, w
+    assert "increase" in w, w  # says what the engine does with them
+    fixed = _two_expansions()
+    fixed["products"]["A"]["capacity"]["expansions"][1]["date"] = {"dist": "uniform", "min": "2026-07",
+                                                                    "max": "2027-06"}
+    assert load_scenario(write_scenario(tmp_path, fixed)).warnings == ()
+
+
+def test_validate_and_run_print_the_warning_and_succeed(tmp_path, capsys) -> None:
+    from helpers import write_scenario
+
+    from sim.cli import main
+
+    path = write_scenario(tmp_path, _two_expansions())
+    assert main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "expansions[1].date" in err, err
+    assert main(["run", str(path), "--draws", "5", "--out", str(tmp_path / "r"), "--no-charts", "--quiet"]) == 0
+    assert "warning: " in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     pool = WorkerPool(args.workers) if local else None
     try:
         loaded = load_scenario(args.file)
+        for w in loaded.warnings:
+            print(f"warning: {w}", file=sys.stderr)
         if args.out:
             out: Path | None = Path(args.out)
         elif args.name or not args.resume:

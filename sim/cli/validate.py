@@ -23,6 +23,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(exc.render(), file=sys.stderr)
             bad += 1
             continue
+        for w in loaded.warnings:
+            print(f"warning: {w}", file=sys.stderr)
         structure = build_structure(loaded.scenario)
         n_unc = _count_uncertain(loaded.scenario, is_uncertain)
         print(f"ok: {f}: scenario '{loaded.scenario.name}', {len(structure.products)} products, "

@@ -69,9 +69,11 @@ def launch_action(market: BatchMarket, lane: int) -> Action:
 
 
 def capacity_action(market: BatchMarket, product: int, value: np.ndarray) -> Action:
-    """A capacity expansion of the product's manufacturing (slots per month)."""
+    """A capacity expansion of the product's manufacturing (slots per month): an increase to the
+    stated level, so two expansions with overlapping uncertain dates never lower capacity."""
     def act(idx: np.ndarray, t: np.ndarray) -> None:
-        market.state.capacity[idx, product] = value[idx]
+        cap = market.state.capacity
+        cap[idx, product] = np.maximum(cap[idx, product], value[idx])
 
     return act
 

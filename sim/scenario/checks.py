@@ -36,6 +36,24 @@ def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
     return out
 
 
+def scenario_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
+    """What is valid but probably not meant: (field path, warning)."""
+    out: list[tuple[Loc, str]] = []
+    for pname, p in scn.products.items():
+        steps = p.capacity.expansions if p.capacity is not None else []
+        for k, step in enumerate(steps):
+            lo, hi = _date_support(step.date) or (0.0, 0.0)
+            for j in range(k):
+                lo_j, hi_j = _date_support(steps[j].date) or (0.0, 0.0)
+                uncertain = isinstance(step.date, Distribution) or isinstance(steps[j].date, Distribution)
+                if uncertain and lo < hi_j and lo_j < hi:  # sharing an end month is no overlap
+                    out.append((("products", pname, "capacity", "expansions", k, "date"),
+                                f"the date range overlaps expansions[{j}]'s, so either may come first; each "
+                                "expansion is an increase to its level (never a decrease): give ranges that do "
+                                "not overlap if one must follow the other"))
+    return out
+
+
 def _after_end(scn: Scenario, loc: Loc, spec: Any) -> list[tuple[Loc, str]]:
     sup = _date_support(spec)
     if sup is not None and sup[0] > month_ordinal(scn.end):

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, did_you_mean
-from sim.scenario.checks import check_corr, check_references
+from sim.scenario.checks import check_corr, check_references, scenario_warnings
 from sim.scenario.events import EVENT_TYPES
 from sim.scenario.inputs import input_names
 from sim.scenario.schema import Scenario
@@ -48,6 +48,7 @@ class LoadedScenario:
     data: dict[str, Any]
     sha256: str
     files: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # valid but probably not meant: "file:line at 'path': message"
 
 
 def _merge(base: Any, over: Any, loc: Loc, origin: Origin, over_lines: dict[Loc, int], label: str) -> Any:
@@ -239,6 +240,8 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         data=data,
         sha256=hashlib.sha256(canonical).hexdigest(),
         files=tuple(files),
+        warnings=tuple(ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1],
+                                     path=fmt_loc(loc)).render() for loc, msg in scenario_warnings(scenario)),
     )
 
 

@@ -147,7 +147,8 @@ class ProductRegion(Frozen):
 
 
 class CapacityStep(Frozen):
-    """A manufacturing expansion: capacity from a date on."""
+    """A manufacturing expansion: from its date, capacity is at least `capacity` (an expansion
+    never lowers it, whatever order uncertain dates fall in; a `capacity` event sets a level)."""
 
     date: DateValue
     capacity: Count
