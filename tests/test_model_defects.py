@@ -151,3 +151,44 @@ def test_validate_and_run_print_the_warning_and_succeed(tmp_path, capsys) -> Non
     assert err.startswith("warning: ") and "expansions[1].date" in err, err
     assert main(["run", str(path), "--draws", "5", "--out", str(tmp_path / "r"), "--no-charts", "--quiet"]) == 0
     assert "warning: " in capsys.readouterr().err
+
+
+# --- D1: a label expansion's price ------------------------------------------------------------
+
+
+def _expansion_scenario(own_price: float | None = None) -> dict:
+    d = base_scenario()
+    d["start"], d["end"] = "2018-01", "2022-12"
+    d["indications"]["Y"] = {"uptake": {"p": 0.05, "q": 0.4, "ceiling": 0.5}, "drop_out": 0.1,
+                             "markets": {"US": {"eligible": 600.0, "growth": 0.0}}}
+    d["events"] = {"y_readout": {"type": "readout", "date": "2020-09"}}
+    us = d["products"]["A"]["regions"]["US"]
+    us["price_change"] = 0.05
+    us["launches"] = {"X": "2018-01", "Y": {"after": "y_readout"}}
+    if own_price is not None:
+        us["launches"]["Y"]["price"] = own_price
+    return d
+
+
+def _prices(tmp_path, d: dict) -> np.ndarray:
+    """List price per infused patient, (lane, month), of draw 0 (NaN where none are infused)."""
+    out = simulate(load_dict(tmp_path, d), 1, freq="month")[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return out.lanes["revenue_local"][0] / out.lanes["infused"][0]
+
+
+def test_a_later_indication_starts_at_the_products_current_price(tmp_path) -> None:
+    # D1: Y started at the launch list price 100,000 while X was 115,762 (3 Januaries at +5 %)
+    price = _prices(tmp_path, _expansion_scenario())
+    x, y = price[0], price[1]
+    both = np.isfinite(x) & np.isfinite(y)
+    assert both.sum() > 20
+    np.testing.assert_allclose(y[both], x[both], rtol=1e-12)
+    np.testing.assert_allclose(x[-1], 100_000 * 1.05 ** 4, rtol=1e-12)  # Januaries 2019..2022
+
+
+def test_an_indication_with_its_own_price_keeps_it_from_its_launch(tmp_path) -> None:
+    price = _prices(tmp_path, _expansion_scenario(own_price=90_000.0))
+    y = price[1][np.isfinite(price[1])]
+    # launched 2020-09 at its own stated price, then the region's yearly change each January
+    np.testing.assert_allclose(np.unique(np.round(y, 6)), [90_000.0, 90_000.0 * 1.05, 90_000.0 * 1.05 ** 2])

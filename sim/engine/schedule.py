@@ -43,7 +43,7 @@ def schedule_all(market: BatchMarket) -> None:
         cal.timed(ev, f"events.{eid}", event_action(market, eid, ev), rounds=ev.rounds)
     first_jan = (12 - structure.start % 12) % 12 or 12  # the stated price holds until the first January
     if first_jan < structure.T:
-        cal.queue(first_jan, yearly_prices, market, first_jan)
+        cal.queue(first_jan, yearly_prices, market, first_jan, price_paths(market))
     cal.start()
 
 
@@ -103,12 +103,26 @@ def _payment(market: BatchMarket, payer: int, payee: int, amount: np.ndarray) ->
     return act
 
 
-def yearly_prices(market: BatchMarket, t: int) -> None:
-    """Every January, launched products' list prices move by their yearly change (the stated
-    price holds at the later of launch and scenario start); then the next January is queued."""
+def price_paths(market: BatchMarket) -> list[np.ndarray]:
+    """The lanes that share one list price path: a product's indications in a region, except those
+    with a price of their own (each its own path); only paths of two or more lanes are listed."""
+    scn, groups = market.scenario, {}
+    for lane, (p, r, i) in enumerate(market.structure.lanes):
+        own = scn.products[p].regions[r].launches[i].price is not None
+        groups.setdefault((p, r, i) if own else (p, r), []).append(lane)
+    return [np.array(g, dtype=np.int64) for g in groups.values() if len(g) > 1]
+
+
+def yearly_prices(market: BatchMarket, t: int, paths: list[np.ndarray]) -> None:
+    """Every January, list prices move by their yearly change once their path has started: a
+    product's price in a region starts at its first launch there (or the scenario start), and its
+    later indications launch at the price reached, not at the stated launch price."""
     state = market.state
+    started = state.launch_t.copy()  # (draws, lanes): when each lane's price path began
+    for lanes in paths:
+        started[:, lanes] = started[:, lanes].min(axis=1, keepdims=True)
     prices = state.price.T  # (lanes, draws), in place so views stay valid
-    np.multiply(prices, 1.0 + market.params.price_change.T, out=prices, where=t > state.launch_t.T)
+    np.multiply(prices, 1.0 + market.params.price_change.T, out=prices, where=t > started.T)
     state.changed.mark((PRICE,), affordable=bool(market.params.lane_aff.any()))
     if t + 12 < market.structure.T:
-        market.calendar.queue(t + 12, yearly_prices, market, t + 12)
+        market.calendar.queue(t + 12, yearly_prices, market, t + 12, paths)
