@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import base_scenario, load_dict, simulate
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 N = 100_000
 
@@ -192,3 +194,71 @@ def test_an_indication_with_its_own_price_keeps_it_from_its_launch(tmp_path) -> 
     y = price[1][np.isfinite(price[1])]
     # launched 2020-09 at its own stated price, then the region's yearly change each January
     np.testing.assert_allclose(np.unique(np.round(y, 6)), [90_000.0, 90_000.0 * 1.05, 90_000.0 * 1.05 ** 2])
+
+
+# --- D2: self-pay affordability ---------------------------------------------------------------
+
+
+def _self_pay(price_a: float, price_b: float, weight: float) -> dict:
+    d = base_scenario()
+    d["regions"] = {"CN": {"currency": "CNY", "fx": 7.0, "sites": 1.0,
+                           "payers": {"self": {"share": 1.0, "out_of_pocket": 1.0}},
+                           "affordability": {"median": 380_000, "sigma": 1.3}}}
+    d["indications"]["X"]["markets"] = {"CN": {"eligible": 1200.0, "growth": 0.0}}
+    d["preference"] = {"weights": {"cr": weight}}
+    a = d["products"]["A"]
+    a["attributes"] = {"cr": 0.0}
+    a["regions"] = {"CN": {"price": price_a, "launches": {"X": "2020-01"}}}
+    d["products"]["B"] = {"company": "CoB", "target": "CD19", "ramp_months": 0, "manufacturing_success": 1.0,
+                          "attributes": {"cr": 1.0},
+                          "regions": {"CN": {"price": price_b, "launches": {"X": "2020-01"}}}}
+    return d
+
+
+def _able_to_pay(x: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.cdf((np.log(380_000) - np.log(x)) / 1.3))
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "compiled"])
+@pytest.mark.parametrize("weight", [3.0, 0.0])
+def test_no_more_self_payers_choose_a_product_than_can_pay_for_it(tmp_path, kernel, weight) -> None:
+    # D2: B (CNY 1.2M, strongly preferred) got 0.686 of addressable patients while 0.188 can pay;
+    # with equal preference still +57 %
+    from helpers import lane_index
+
+    from sim.engine.batch import simulate_batch
+    from sim.engine.structure import build_structure
+
+    scn = load_dict(tmp_path, _self_pay(190_000, 1_200_000, weight))
+    st = build_structure(scn, "month")
+    out = simulate_batch(st, 0, np.arange(1), kernel=kernel)
+    addressable = out.cells["addressable"][0, 0]
+    demand = out.lanes["demand"][0]
+    a, b = lane_index(st, "A", "CN", "X"), lane_index(st, "B", "CN", "X")
+    share_b = demand[b] / addressable
+    assert np.all(share_b <= _able_to_pay(1_200_000) * (1 + 1e-12)), share_b.max()
+    # everyone able to pay the cheaper product is treated by one of the two
+    np.testing.assert_allclose((demand[a] + demand[b]) / addressable, _able_to_pay(190_000), rtol=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(
+    st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n),
+    st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))))
+def test_wealth_bands_property(case) -> None:
+    """A lane's share never exceeds the share able to pay it; the patients able to pay the most
+    affordable lane are all placed (when every lane has some mix); equal prices give the mix."""
+    from sim.engine.flow import band_shares
+
+    afford, mix = (np.array(v)[None, :, None] for v in case)
+    order = np.argsort(-afford, axis=1, kind="stable")
+    sorted_a, sorted_m = (np.take_along_axis(x, order, axis=1) for x in (afford, mix))
+    w = band_shares(sorted_a, sorted_m, order)
+    assert np.all(w <= afford + 1e-12) and np.all(w >= 0)
+    if np.all(mix > 1e-9):
+        assert w.sum() == pytest.approx(afford.max(), rel=1e-9, abs=1e-12)
+    same = band_shares(np.full_like(sorted_a, 0.7), sorted_m, order)
+    if mix.sum() > 1e-9:
+        np.testing.assert_allclose(same, 0.7 * mix / mix.sum(), rtol=1e-9, atol=1e-15)

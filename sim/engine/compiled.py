@@ -29,6 +29,7 @@ class CompiledFlow(Flow):
         self.cell_region = np.ascontiguousarray(structure.cell_region, dtype=np.int64)
         self.lane_cell = np.ascontiguousarray(structure.lane_cell, dtype=np.int64)
         self.no_aff = np.zeros((0, 0, size))
+        self.no_order = np.zeros((0, 0, size), dtype=np.int64)
         self.neg_pq = -(p.bass_p.T + p.bass_q.T)
         self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.C, size))  # scratch, every month
 
@@ -42,9 +43,11 @@ class CompiledFlow(Flow):
 
     @override
     def update_reach(self) -> None:
-        self.share_reach = np.empty_like(self.afford)
+        self.afford_avail, self.channel_share = np.empty_like(self.afford), np.empty_like(self.afford)
+        self.band_order = np.empty(self.afford.shape, dtype=np.int64)
         K.refresh_reach(self.afford, self.market.state.avail.T, self.aff_ix, self.aff_bounds,
-                        self.market.state.share.transpose(2, 1, 0), self.share_reach)
+                        self.market.state.share.transpose(2, 1, 0), self.afford_avail, self.band_order,
+                        self.channel_share)
 
     @override
     def update_attractiveness(self) -> None:
@@ -76,8 +79,8 @@ class CompiledFlow(Flow):
             K.Lanes(self.attr_T, state.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T, self.mix.T,
                     self.lane_cell, structure.seg_bounds),
             self.use_inertia,
-            K.Access(self.afford if aff else no_aff, self.share_reach if aff else no_aff, self.aff_ix,
-                     self.aff_bounds),
+            K.Access(self.afford_avail if aff else no_aff, self.band_order if aff else self.no_order,
+                     self.channel_share if aff else no_aff, self.aff_ix, self.aff_bounds),
             K.Supply(self.cap_lanes, self.cap_bounds, self.cap_prods, state.capacity.T, self.queue.T,
                      self.hazard_eff_T, self.net_price_succ),
             K.Period(acc["demand"][per], acc["served"][per], acc["dropped"][per], acc["waiting"][per],

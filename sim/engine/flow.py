@@ -62,6 +62,21 @@ def inv_pos(x: np.ndarray) -> np.ndarray:
     return np.reciprocal(np.maximum(x, 1e-300)) * (x > 1e-300)
 
 
+def band_shares(afford: np.ndarray, mix: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Wealth bands of one cell: (K, n, B) share of each channel's patients choosing each lane.
+
+    `afford` and `mix` are in the lanes' order from most to least affordable (`order` maps that
+    position to the lane). Band j, of width afford_j - afford_(j+1), can pay the j most
+    affordable lanes and splits among them by the mix; a lane's share is the sum over the
+    bands that can pay it, so it never exceeds afford of that lane."""
+    width = afford - np.concatenate([afford[:, 1:], np.zeros_like(afford[:, :1])], axis=1)
+    per_mix = width * inv_pos(np.cumsum(mix, axis=1))  # each band's share per unit of mix
+    tail = np.cumsum(per_mix[:, ::-1], axis=1)[:, ::-1]  # summed over the bands able to pay
+    out = np.empty_like(afford)
+    np.put_along_axis(out, order, mix * tail, axis=1)
+    return out
+
+
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each run of equal consecutive keys starts, and each element's run index."""
     if not keys.size:
@@ -158,10 +173,27 @@ class Flow:
         self.afford = np.ascontiguousarray(a)  # C order: the compiled kernel has one specialisation
 
     def update_reach(self) -> None:
-        """Each channel's reach per cell (its most affordable available lane) x the lane's share."""
-        am = self.afford * self.market.state.avail.T[self.aff_ix][None, :, :]
-        reach = np.maximum.reduceat(am, self.aff_starts, axis=1)[:, self.aff_seg, :]
-        self.share_reach = np.ascontiguousarray(self.market.state.share.transpose(2, 1, 0)[:, self.aff_ix, :] * reach)
+        """What the wealth bands need: each channel's share able to pay each available lane (0 if
+        not available), the lanes of each cell from most to least affordable, the channel shares."""
+        am = np.ascontiguousarray(self.afford * self.market.state.avail.T[self.aff_ix][None, :, :])
+        order = np.empty(am.shape, dtype=np.int64)
+        for a, z in zip(self.aff_bounds[:-1].tolist(), self.aff_bounds[1:].tolist(), strict=True):
+            order[:, a:z] = a + np.argsort(-am[:, a:z], axis=1, kind="stable")
+        self.afford_avail, self.band_order = am, order
+        self.channel_share = np.ascontiguousarray(self.market.state.share.transpose(2, 1, 0)[:, self.aff_ix, :])
+
+    def affordable_weights(self, mix_T: np.ndarray) -> np.ndarray:
+        """(A, B): the share of a cell's addressable patients who choose each lane, where patients
+        pay themselves. A channel's patients fall in wealth bands: those able to pay the j most
+        affordable lanes but not the next choose among those j by the mix. So no more patients
+        choose a lane than can pay for it, and everyone able to pay the cheapest is treated."""
+        am, order = self.afford_avail, self.band_order
+        m = np.broadcast_to(mix_T[self.aff_ix][None, :, :], am.shape)
+        w = np.zeros(am.shape)
+        for a, z in zip(self.aff_bounds[:-1].tolist(), self.aff_bounds[1:].tolist(), strict=True):
+            o = order[:, a:z]
+            w[:, a:z] = band_shares(np.take_along_axis(am, o, axis=1), np.take_along_axis(m, o, axis=1), o - a)
+        return (self.channel_share * w).sum(axis=0)
 
     def update_attractiveness(self) -> None:
         """Attractiveness of what is available; drop-out hazard (1 for what is not)."""
@@ -201,12 +233,8 @@ class Flow:
         pool_l = pool[structure.lane_cell]
         demand = pool_l * mix_T
         ax = self.aff_ix
-        if ax.size:
-            # each payer channel's patients choose among the products they can afford
-            ac = self.afford * mix_T[ax][None, :, :]
-            den = np.add.reduceat(ac, self.aff_starts, axis=1)
-            w = (self.share_reach * ac * inv_pos(den)[:, self.aff_seg, :]).sum(axis=0)
-            demand[ax] = pool_l[ax] * w
+        if ax.size:  # each payer channel's patients choose among the products they can afford
+            demand[ax] = pool_l[ax] * self.affordable_weights(mix_T)
         return elig, pool, demand
 
     def demand(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -51,11 +51,13 @@ class Lanes(NamedTuple):
 
 
 class Access(NamedTuple):
-    """Payer channels of the lanes in regions with an affordability curve: who can afford each
-    lane and each channel's reach x share (K, A, B); those lanes (A,) grouped by cell."""
+    """Payer channels of the lanes in regions with an affordability curve (K, A, B): the share
+    able to pay each available lane, each cell's lanes from most to least affordable, each
+    channel's share of patients; those lanes (A,) grouped by cell."""
 
     afford: np.ndarray
-    share_reach: np.ndarray
+    order: np.ndarray
+    share: np.ndarray
     lanes: np.ndarray
     bounds: np.ndarray
 
@@ -182,7 +184,7 @@ def _demand(pool, lanes, access):
             demand[l, b] = pool[c, b] * mix[l, b]
     ax = access.lanes
     if ax.size:
-        w = _affordable_weights(mix, access.afford, access.share_reach, ax, access.bounds)
+        w = _affordable_weights(mix, access)
         for j in range(ax.size):
             l = ax[j]
             c = lane_cell[l]
@@ -192,26 +194,28 @@ def _demand(pool, lanes, access):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _affordable_weights(mix, afford, share_reach, ax, bounds):
-    """(A, B): sum over channels of reach x share x the mix renormalised among what they can afford."""
+def _affordable_weights(mix, access):
+    """(A, B): Flow.affordable_weights: each channel's wealth bands (those able to pay the j most
+    affordable lanes) split by the mix among the lanes they can pay, summed over channels."""
+    afford, order, share, ax, bounds = access.afford, access.order, access.share, access.lanes, access.bounds
     K, A, B = afford.shape
     w = np.zeros((A, B))
-    den = np.empty(B)
+    cum = np.empty(A)
     for k in range(K):
         for s in range(bounds.size - 1):
             a, z = bounds[s], bounds[s + 1]
-            for j in range(a, z):
-                l = ax[j]
-                for b in range(B):
-                    v = afford[k, j, b] * mix[l, b]
-                    den[b] = v if j == a else den[b] + v
             for b in range(B):
-                x = den[b]
-                den[b] = (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
-            for j in range(a, z):
-                l = ax[j]
-                for b in range(B):
-                    w[j, b] += share_reach[k, j, b] * (afford[k, j, b] * mix[l, b]) * den[b]
+                m = 0.0
+                for r in range(a, z):  # the mix of the r - a + 1 most affordable lanes
+                    m += mix[ax[order[k, r, b]], b]
+                    cum[r] = m
+                tail = 0.0
+                for r in range(z - 1, a - 1, -1):  # bands from the richest down
+                    j = order[k, r, b]
+                    nxt = afford[k, order[k, r + 1, b], b] if r + 1 < z else 0.0
+                    x = cum[r]
+                    tail += (afford[k, j, b] - nxt) * ((1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0))
+                    w[j, b] += share[k, j, b] * (mix[ax[j], b] * tail)
     return w
 
 
@@ -274,21 +278,23 @@ def refresh_attr(avail, base, rank, safety, hazard, avail_f, attr, hazard_eff):
 
 
 @njit(cache=True, nogil=True)
-def refresh_reach(afford, avail, ax, aff_bounds, share, out):
-    """Flow.update_reach in one pass: for each payer channel and cell, the most
-    affordable available lane's affordability, times each lane's channel share (K, A, B)."""
+def refresh_reach(afford, avail, ax, aff_bounds, share, afford_avail, order, channel_share):
+    """Flow.update_reach in one pass: the share able to pay each available lane, each cell's
+    lanes sorted from most to least affordable (stable, as numpy's), the channel shares."""
     K, A, B = afford.shape
     for k in range(K):
         for s in range(aff_bounds.size - 1):
             a, z = aff_bounds[s], aff_bounds[s + 1]
             for b in range(B):
-                m = afford[k, a, b] * (1.0 if avail[ax[a], b] else 0.0)
-                for j in range(a + 1, z):
-                    v = afford[k, j, b] * (1.0 if avail[ax[j], b] else 0.0)
-                    if v > m or v != v:  # np.maximum: the larger, NaN if either is
-                        m = v
                 for j in range(a, z):
-                    out[k, j, b] = share[k, ax[j], b] * m
+                    v = afford[k, j, b] * (1.0 if avail[ax[j], b] else 0.0)
+                    afford_avail[k, j, b] = v
+                    channel_share[k, j, b] = share[k, ax[j], b]
+                    r = j  # insertion sort, descending; equal values keep their lane order
+                    while r > a and afford_avail[k, order[k, r - 1, b], b] < v:
+                        order[k, r, b] = order[k, r - 1, b]
+                        r -= 1
+                    order[k, r, b] = j
 
 
 @njit(cache=True, nogil=True)
@@ -324,12 +330,12 @@ def warm_up_engine() -> None:
 
     month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0)),
           Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1)), False,
-          Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1)), i(), i(0)),
+          Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1), np.int64), np.zeros((0, 0, 1)), i(), i(0)),
           Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1)),
           Period(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1)))
     on = np.ones((1, 1), np.bool_)
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
-    refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1))
+    refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1), np.zeros((1, 1, 1), np.int64), f(1, 1, 1))
     refresh_ranks(f(1, 1), i(0, 1), i(0), on[0], f(1, 1, 1), f(1, 1))
     from sim.engine.derive import warm_up_derive
 

@@ -106,7 +106,8 @@ def _payment(market: BatchMarket, payer: int, payee: int, amount: np.ndarray) ->
 def price_paths(market: BatchMarket) -> list[np.ndarray]:
     """The lanes that share one list price path: a product's indications in a region, except those
     with a price of their own (each its own path); only paths of two or more lanes are listed."""
-    scn, groups = market.scenario, {}
+    scn = market.scenario
+    groups: dict[tuple[str, ...], list[int]] = {}
     for lane, (p, r, i) in enumerate(market.structure.lanes):
         own = scn.products[p].regions[r].launches[i].price is not None
         groups.setdefault((p, r, i) if own else (p, r), []).append(lane)
