@@ -82,6 +82,6 @@ class CompiledFlow(Flow):
             K.Access(self.afford_avail if aff else no_aff, self.band_order if aff else self.no_order,
                      self.channel_share if aff else no_aff, self.aff_ix, self.aff_bounds),
             K.Supply(self.cap_lanes, self.cap_bounds, self.cap_prods, state.capacity.T, self.queue.T,
-                     self.hazard_eff_T, self.net_price_succ),
+                     self.hazard_eff_T, self.net_price_succ, self.ages),
             K.Period(acc["demand"][per], acc["served"][per], acc["dropped"][per], acc["waiting"][per],
                      acc["revenue_local"][per], acc["eligible"][per], acc["addressable"][per]))

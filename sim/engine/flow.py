@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.engine import formulas as F
 from sim.engine.inputs import by_draw
+from sim.engine.queue import new_ages, serve_capped
 
 if TYPE_CHECKING:
     from sim.engine.market import BatchMarket
@@ -115,6 +116,7 @@ class Flow:
         self.use_inertia = bool((p.inertia > 0).any())
         self.seg_sum = SegmentSum(structure.seg_starts, structure.L)
         self.cap_sum = SegmentSum(self.cap_starts, self.cap_lanes.size)
+        self.ages = new_ages(self.cap_lanes.size, size)
         self.log_growth_T = np.log1p(p.growth.T)
         self.hazard_T = np.ascontiguousarray(p.hazard.T[structure.lane_cell])
         self.sites_T = np.ascontiguousarray(p.sites.transpose(2, 1, 0))  # (T, R, B)
@@ -243,20 +245,18 @@ class Flow:
         return elig.T, pool.T, demand.T
 
     def serve_T(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Step 5 on (L, B): queue, capacity shared by a product's lanes, drop-out."""
+        """Step 5 on (L, B): queue, capacity shared first come first served by a product's lanes, drop-out."""
         queue = self.queue.T
         q = queue + demand
         served = q * self.avail_T
-        cl = self.cap_lanes
-        if cl.size:
-            qc = served[cl]
-            qp = self.cap_sum(qc)
-            cap = self.market.state.capacity.T[self.cap_prods]
-            ratio_p = np.divide(cap, qp, out=np.ones_like(qp), where=qp > cap)  # exactly 1 when not binding
-            served[cl] = qc * ratio_p[self.cap_seg]
         rest = q - served
         dropped = rest * self.hazard_eff_T
         queue[...] = rest - dropped
+        cl = self.cap_lanes
+        if cl.size:  # first come first served across each product's markets (sim.engine.queue)
+            served[cl], dropped[cl], queue[cl] = serve_capped(
+                self.ages, demand[cl], self.avail_T[cl], self.market.state.capacity.T[self.cap_prods],
+                self.hazard_eff_T[cl], self.cap_sum, self.cap_seg)
         return served, dropped, queue
 
     def month(self, t: int, acc: dict[str, np.ndarray]) -> None:

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from sim.engine.queue_kernel import serve_capped_lanes
+
 TINY = 1e-300  # below this a sum counts as empty (as `sim.engine.flow.inv_pos`)
 
 
@@ -64,7 +66,8 @@ class Access(NamedTuple):
 
 class Supply(NamedTuple):
     """Capacity-limited lanes grouped by product, their products, capacity (P, B); the queue
-    (L, B, updated), drop-out hazard and net price per slot (L, B)."""
+    (L, B, updated), drop-out hazard and net price per slot (L, B); the capacity-limited lanes'
+    queue by months waited (WAIT_BINS, capacity-limited lanes, B; updated: sim.engine.queue)."""
 
     cap_lanes: np.ndarray
     cap_bounds: np.ndarray
@@ -73,6 +76,7 @@ class Supply(NamedTuple):
     queue: np.ndarray
     hazard: np.ndarray
     net_price: np.ndarray
+    ages: np.ndarray
 
 
 class Period(NamedTuple):
@@ -225,42 +229,25 @@ def _serve(demand, avail, supply, acc):
     L, B = demand.shape
     queue, hazard, nps = supply.queue, supply.hazard, supply.net_price
     acc_demand, acc_served, acc_dropped, acc_waiting, acc_revenue = acc.demand, acc.served, acc.dropped, acc.waiting, acc.revenue
-    served = np.empty((L, B))
+    served, dropped = np.empty((L, B)), np.empty((L, B))
     for l in range(L):
         for b in range(B):
-            served[l, b] = (queue[l, b] + demand[l, b]) * avail[l, b]
-    _limit_capacity(served, supply.cap_lanes, supply.cap_bounds, supply.cap_prods, supply.capacity)
-    for l in range(L):
-        for b in range(B):
-            d = demand[l, b]
-            sv = served[l, b]
-            rest = (queue[l, b] + d) - sv
+            sv = (queue[l, b] + demand[l, b]) * avail[l, b]
+            rest = (queue[l, b] + demand[l, b]) - sv
             dr = rest * hazard[l, b]
-            qn = rest - dr
-            queue[l, b] = qn
-            acc_demand[l, b] += d
-            acc_served[l, b] += sv
-            acc_dropped[l, b] += dr
-            acc_waiting[l, b] = qn
-            acc_revenue[l, b] += sv * nps[l, b]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _limit_capacity(served, cap_lanes, cap_bounds, cap_prods, capacity):
-    """Scale the lanes of each capacity-limited product so they are served at most its capacity."""
-    B = served.shape[1]
-    for s in range(cap_bounds.size - 1):
-        a, z = cap_bounds[s], cap_bounds[s + 1]
-        pj = cap_prods[s]
+            served[l, b] = sv
+            dropped[l, b] = dr
+            queue[l, b] = rest - dr
+    if supply.cap_lanes.size:  # first come first served across each product's markets
+        serve_capped_lanes(demand, avail, supply, served, dropped, queue)
+    for l in range(L):
         for b in range(B):
-            qp = 0.0
-            for j in range(a, z):
-                qp = served[cap_lanes[j], b] if j == a else qp + served[cap_lanes[j], b]
-            cap = capacity[pj, b]
-            if qp > cap:
-                ratio = cap / qp
-                for j in range(a, z):
-                    served[cap_lanes[j], b] = served[cap_lanes[j], b] * ratio
+            sv = served[l, b]
+            acc_demand[l, b] += demand[l, b]
+            acc_served[l, b] += sv
+            acc_dropped[l, b] += dropped[l, b]
+            acc_waiting[l, b] = queue[l, b]
+            acc_revenue[l, b] += sv * nps[l, b]
 
 
 @njit(cache=True, nogil=True)
@@ -331,7 +318,7 @@ def warm_up_engine() -> None:
     month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0)),
           Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1)), False,
           Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1), np.int64), np.zeros((0, 0, 1)), i(), i(0)),
-          Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1)),
+          Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1), np.zeros((2, 0, 1))),
           Period(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1)))
     on = np.ones((1, 1), np.bool_)
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))

@@ -30,9 +30,9 @@ Alignment with the batch engine (what is exact in expectation, what is not):
   unused slots expire at its end, as the batch engine serves at most c_t per month.
   A fractional c_t is rounded at random (floor(c_t) + Bernoulli(frac(c_t))) so that the
   expected number of slots is c_t. Infinite capacity = no queue at all.
-* Within a product, slots go first come first served across its lanes; the batch engine
-  splits served patients pro rata over its lanes' queues. Totals per product are the same
-  rule (served = min(waiting + new, c_t)); the split by lane may differ slightly.
+* Within a product, slots go first come first served across its lanes; so does the batch
+  engine, with its queue kept by months waited (sim.engine.queue): the longest waits first,
+  then the next, this month's patients last, pro rata within a month of arrival.
 * Drop-out, ``hazard="exponential"`` (default): each waiting patient has an exponential
   patience with rate -ln(1 - h) per month, so a patient who waits one full month drops
   out with probability h, as in the batch engine. The batch engine, however, applies the
