@@ -30,6 +30,7 @@ class CompiledFlow(Flow):
         self.lane_cell = np.ascontiguousarray(structure.lane_cell, dtype=np.int64)
         self.no_aff = np.zeros((0, 0, size))
         self.no_order = np.zeros((0, 0, size), dtype=np.int64)
+        self.depth = np.zeros(self.cap_prods.size, dtype=np.int64)  # the queue's bins in use, per product
         self.neg_pq = -(p.bass_p.T + p.bass_q.T)
         self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.C, size))  # scratch, every month
 
@@ -82,6 +83,6 @@ class CompiledFlow(Flow):
             K.Access(self.afford_avail if aff else no_aff, self.band_order if aff else self.no_order,
                      self.channel_share if aff else no_aff, self.aff_ix, self.aff_bounds),
             K.Supply(self.cap_lanes, self.cap_bounds, self.cap_prods, state.capacity.T, self.queue.T,
-                     self.hazard_eff_T, self.net_price_succ, self.ages),
+                     self.hazard_eff_T, self.net_price_succ, self.ages, self.depth),
             K.Period(acc["demand"][per], acc["served"][per], acc["dropped"][per], acc["waiting"][per],
                      acc["revenue_local"][per], acc["eligible"][per], acc["addressable"][per]))

@@ -67,7 +67,8 @@ class Access(NamedTuple):
 class Supply(NamedTuple):
     """Capacity-limited lanes grouped by product, their products, capacity (P, B); the queue
     (L, B, updated), drop-out hazard and net price per slot (L, B); the capacity-limited lanes'
-    queue by months waited (WAIT_BINS, capacity-limited lanes, B; updated: sim.engine.queue)."""
+    queue by months waited (WAIT_BINS, capacity-limited lanes, B) and how many of each product's
+    youngest bins hold anyone (products,); both updated (sim.engine.queue_kernel)."""
 
     cap_lanes: np.ndarray
     cap_bounds: np.ndarray
@@ -77,6 +78,7 @@ class Supply(NamedTuple):
     hazard: np.ndarray
     net_price: np.ndarray
     ages: np.ndarray
+    depth: np.ndarray
 
 
 class Period(NamedTuple):
@@ -97,7 +99,7 @@ def month(t, cells, lanes, use_inertia, access, supply, acc):
     pool = _pool(cells, acc)
     _mix(t, lanes, use_inertia)
     demand = _demand(pool, lanes, access)
-    _serve(demand, lanes.avail, supply, acc)
+    _serve(t, demand, lanes.avail, supply, acc)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -204,27 +206,32 @@ def _affordable_weights(mix, access):
     afford, order, share, ax, bounds = access.afford, access.order, access.share, access.lanes, access.bounds
     K, A, B = afford.shape
     w = np.zeros((A, B))
-    cum = np.empty(A)
+    cum, ms, at = np.empty((A, B)), np.empty((A, B)), np.empty((A + 1, B))
+    tail = np.empty(B)
     for k in range(K):
         for s in range(bounds.size - 1):
             a, z = bounds[s], bounds[s + 1]
-            for b in range(B):
-                m = 0.0
-                for r in range(a, z):  # the mix of the r - a + 1 most affordable lanes
-                    m += mix[ax[order[k, r, b]], b]
-                    cum[r] = m
-                tail = 0.0
-                for r in range(z - 1, a - 1, -1):  # bands from the richest down
+            for r in range(a, z):  # sorted: the mix and affordability of the r-th most affordable lane
+                for b in range(B):
                     j = order[k, r, b]
-                    nxt = afford[k, order[k, r + 1, b], b] if r + 1 < z else 0.0
-                    x = cum[r]
-                    tail += (afford[k, j, b] - nxt) * ((1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0))
-                    w[j, b] += share[k, j, b] * (mix[ax[j], b] * tail)
+                    m = mix[ax[j], b]
+                    ms[r, b] = m
+                    at[r, b] = afford[k, j, b]
+                    cum[r, b] = m if r == a else cum[r - 1, b] + m
+            for b in range(B):
+                tail[b] = 0.0
+                at[z, b] = 0.0
+            for r in range(z - 1, a - 1, -1):  # bands from the richest down
+                for b in range(B):
+                    x = cum[r, b]
+                    tail[b] += (at[r, b] - at[r + 1, b]) * ((1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0))
+                    j = order[k, r, b]
+                    w[j, b] += share[k, j, b] * (ms[r, b] * tail[b])
     return w
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _serve(demand, avail, supply, acc):
+def _serve(t, demand, avail, supply, acc):
     """Step 5: queue; a product's capacity is shared by its lanes; drop-out; accumulate."""
     L, B = demand.shape
     queue, hazard, nps = supply.queue, supply.hazard, supply.net_price
@@ -239,7 +246,7 @@ def _serve(demand, avail, supply, acc):
             dropped[l, b] = dr
             queue[l, b] = rest - dr
     if supply.cap_lanes.size:  # first come first served across each product's markets
-        serve_capped_lanes(demand, avail, supply, served, dropped, queue)
+        serve_capped_lanes(t, demand, avail, supply, served, dropped, queue)
     for l in range(L):
         for b in range(B):
             sv = served[l, b]
@@ -318,7 +325,7 @@ def warm_up_engine() -> None:
     month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0)),
           Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1)), False,
           Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1), np.int64), np.zeros((0, 0, 1)), i(), i(0)),
-          Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1), np.zeros((2, 0, 1))),
+          Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1), np.zeros((2, 0, 1)), i()),
           Period(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1)))
     on = np.ones((1, 1), np.bool_)
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
