@@ -110,3 +110,33 @@ def test_shares_never_exceed_addressable_and_patients_are_conserved(d) -> None:
         cap = d["products"][p].get("capacity")
         if cap is not None:
             assert np.all(out.lanes["infused"][:, k] + out.lanes["failed"][:, k] <= cap * (1 + 1e-12) + 1e-9)
+
+
+@st.composite
+def shared_capacity(draw) -> dict:
+    """One capacity-limited product in two to three markets with their own drop-out and launch."""
+    d = draw(market())
+    x = d["indications"].pop("X")
+    us = d["products"]["A"]["regions"]["US"]
+    us["launches"] = {}
+    for k in range(draw(st.integers(2, 3))):
+        d["indications"][f"I{k}"] = {**x, "drop_out": draw(fraction),
+                                     "markets": {"US": {"eligible": draw(st.floats(0.0, 1e5)), "growth": 0.0}}}
+        us["launches"][f"I{k}"] = draw(months)
+    return d
+
+
+@SETTINGS
+@given(shared_capacity())
+def test_a_shared_queue_conserves_patients_and_keeps_to_capacity_with_both_kernels(d) -> None:
+    from sim.engine.batch import simulate_batch
+    from sim.engine.structure import build_structure
+
+    st_ = build_structure(Scenario.model_validate(d), "month")
+    outs = [simulate_batch(st_, 0, np.arange(1), kernel=k) for k in ("compiled", "numpy")]
+    for out in outs:
+        _check_conservation(st_, out)
+        used = out.lanes["infused"] + out.lanes["failed"]
+        assert np.all(used.sum(axis=1) <= d["products"]["A"]["capacity"] * (1 + 1e-12) + 1e-9)
+    for m in ("infused", "dropped", "waiting"):
+        np.testing.assert_allclose(outs[0].lanes[m], outs[1].lanes[m], rtol=1e-9, atol=1e-9, err_msg=m)
