@@ -98,6 +98,19 @@ def coarser_periods(periods: list[str], frequency: str) -> list[Coarse]:
     return out
 
 
+def label_frequency(label: str) -> str:
+    """The frequency a stored period label is at: 2030-06 month, 2030Q2 quarter, 2030 year."""
+    return "quarter" if "Q" in label else "month" if "-" in label else "year"
+
+
+def coarser_label_of(period: str, periods: list[str]) -> str | None:
+    """The coarser frequency at which `period` is one of the stored periods' labels, if any."""
+    for freq in COARSER[label_frequency(periods[-1])]:
+        if period in {convert_period(p, freq) for p in periods}:
+            return freq
+    return None
+
+
 def period_x(label: str) -> float:
     """Mid-point of a period in fractional years, for plotting."""
     y = int(label[:4])

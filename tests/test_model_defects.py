@@ -63,7 +63,7 @@ def yearly_and_monthly(tmp_path_factory) -> tuple:
 @pytest.mark.parametrize(("which", "period", "phrases"), [
     (0, "2035", ("periods run 2018..2030",)),
     (1, "2030", ("periods run 2018-01..2030-12", "add --freq year to report 2030")),
-    (1, "2030-Q2", ("add --freq quarter",)),
+    (1, "2030Q2", ("add --freq quarter to report 2030Q2 from these monthly results",)),
 ])
 def test_summary_of_a_period_not_stored_exits_2_naming_the_range(yearly_and_monthly, capsys, which, period,
                                                                   phrases) -> None:

@@ -96,8 +96,8 @@ class Flow:
         structure, p, size = market.structure, market.params, market.size
         # lanes in regions with an affordability curve, by cell
         self.aff_ix = np.flatnonzero(p.lane_aff)
-        self.aff_starts, self.aff_seg = _groups(structure.lane_cell[self.aff_ix])
-        self.aff_bounds = np.r_[self.aff_starts, self.aff_ix.size].astype(np.int64)
+        aff_starts, _ = _groups(structure.lane_cell[self.aff_ix])
+        self.aff_bounds = np.r_[aff_starts, self.aff_ix.size].astype(np.int64)
         # lanes of capacity-limited products, grouped by product, for the shared queue
         capped = np.isfinite(market.state.capacity).any(axis=0)
         for ev in market.scenario.events.values():  # a capacity event can limit a product that had no limit

@@ -23,6 +23,12 @@ from sim.engine.queue_kernel import serve_capped_lanes
 TINY = 1e-300  # below this a sum counts as empty (as `sim.engine.flow.inv_pos`)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _inv_pos(x):
+    """1 / x for a sum x that is not empty, else 0 (as `sim.engine.flow.inv_pos`)."""
+    return (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
+
+
 class Cells(NamedTuple):
     """Cells (C, B): eligible at start, exp(growth x years) and exp(-(p + q) tau) this month (both
     computed by numpy's vectorised exp, as in the reference), Bass ceiling, p and q; the sites
@@ -153,7 +159,7 @@ def _segment_target(t, attr, launch_t, inv_ramp, a, z, target, tot):
             tot[b] = v if l == a else tot[b] + v
     for b in range(B):
         x = tot[b]
-        tot[b] = (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
+        tot[b] = _inv_pos(x)
     for l in range(a, z):
         for b in range(B):
             target[l, b] = target[l, b] * tot[b]
@@ -171,7 +177,7 @@ def _segment_inertia(inertia, avail, mix, a, z, target, tot):
             tot[b] = m if l == a else tot[b] + m
     for b in range(B):
         x = tot[b]
-        inv = (1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0)
+        inv = _inv_pos(x)
         empty = 1.0 if x <= TINY else 0.0
         for l in range(a, z):
             mix[l, b] = mix[l, b] * inv + target[l, b] * empty
@@ -224,7 +230,7 @@ def _affordable_weights(mix, access):
             for r in range(z - 1, a - 1, -1):  # bands from the richest down
                 for b in range(B):
                     x = cum[r, b]
-                    tail[b] += (at[r, b] - at[r + 1, b]) * ((1.0 / max(x, TINY)) * (1.0 if x > TINY else 0.0))
+                    tail[b] += (at[r, b] - at[r + 1, b]) * _inv_pos(x)
                     j = order[k, r, b]
                     w[j, b] += share[k, j, b] * (ms[r, b] * tail[b])
     return w

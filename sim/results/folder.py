@@ -8,7 +8,6 @@ metadata.json, written last: a folder without it is incomplete.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from sim.engine.outputs import BatchOutput
 from sim.engine.structure import Structure
 from sim.errors import ScenarioError
+from sim.periods import coarser_label_of, label_frequency
 from sim.results.grouping import grouped, item_labels
 from sim.results.parts import OLD_PART_LAYOUT, PART_LAYOUT
 from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS, PART_TABLES, TABLES
@@ -150,18 +150,12 @@ def period_index(periods: list[str], period: str | None) -> int:
     if period not in periods:
         from sim.errors import did_you_mean
 
-        hint = ""
-        coarser = "year" if re.fullmatch(r"\d{4}", period) else "quarter" if re.fullmatch(r"\d{4}-Q[1-4]", period) else ""
-        stored = _frequency(periods[-1])
-        if (coarser, stored) in {("year", "monthly"), ("year", "quarterly"), ("quarter", "monthly")}:
-            hint = f"; add --freq {coarser} to report {period} from these {stored} results"
+        freq = coarser_label_of(period, periods)
+        hint = f"; add --freq {freq} to report {period} from these {label_frequency(periods[-1])}ly results" \
+            if freq else ""
         raise ScenarioError(f"--period {period!r} is not a reported period{did_you_mean(period, periods)}; "
                             f"periods run {periods[0]}..{periods[-1]}{hint}")
     return periods.index(period)
-
-
-def _frequency(label: str) -> str:
-    return "quarterly" if "Q" in label else "monthly" if "-" in label else "yearly"
 
 
 def structure_meta(structure: Structure) -> dict[str, Any]:

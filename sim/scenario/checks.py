@@ -41,10 +41,11 @@ def scenario_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for pname, p in scn.products.items():
         steps = p.capacity.expansions if p.capacity is not None else []
+        spans = [_date_support(step.date) or (0.0, 0.0) for step in steps]  # an expansion has a date
         for k, step in enumerate(steps):
-            lo, hi = _date_support(step.date) or (0.0, 0.0)
+            lo, hi = spans[k]
             for j in range(k):
-                lo_j, hi_j = _date_support(steps[j].date) or (0.0, 0.0)
+                lo_j, hi_j = spans[j]
                 uncertain = isinstance(step.date, Distribution) or isinstance(steps[j].date, Distribution)
                 if uncertain and lo < hi_j and lo_j < hi:  # sharing an end month is no overlap
                     out.append((("products", pname, "capacity", "expansions", k, "date"),

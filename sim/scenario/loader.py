@@ -38,6 +38,11 @@ class Origin:
                 return hit
         return (None, None)
 
+    def located(self, found: list[tuple[Loc, str]]) -> list[ScenarioError]:
+        """Each (field path, message) as an error naming its file, line and path."""
+        return [ScenarioError(msg, file=self.lookup(loc)[0], line=self.lookup(loc)[1], path=fmt_loc(loc))
+                for loc, msg in found]
+
 
 @dataclass(frozen=True)
 class LoadedScenario:
@@ -222,15 +227,9 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     except ValidationError as exc:
         problems = _pydantic_problems(exc, data, origin)
         raise ScenarioError("invalid scenario", file=str(p), problems=problems) from None
-    problems = [
-        ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1], path=fmt_loc(loc))
-        for loc, msg in check_references(scenario)
-    ]
+    problems = origin.located(check_references(scenario))
     if not problems and scenario.correlations:
-        problems = [
-            ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1], path=fmt_loc(loc))
-            for loc, msg in _check_correlations(scenario)
-        ]
+        problems = origin.located(_check_correlations(scenario))
     if problems:
         raise ScenarioError("invalid scenario", file=str(p), problems=problems)
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
@@ -240,8 +239,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         data=data,
         sha256=hashlib.sha256(canonical).hexdigest(),
         files=tuple(files),
-        warnings=tuple(ScenarioError(msg, file=origin.lookup(loc)[0], line=origin.lookup(loc)[1],
-                                     path=fmt_loc(loc)).render() for loc, msg in scenario_warnings(scenario)),
+        warnings=tuple(w.render() for w in origin.located(scenario_warnings(scenario))),
     )
 
 
