@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import yaml
 
 from sim.engine.batch import simulate_batch
@@ -19,11 +18,7 @@ from sim.scenario.schema import Scenario
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "scenarios" / "example_small.yaml"
-# shared/ lies beside the repository (as in CI); /work/shared is where sessions find it
-ACTUALS = next((p for p in (REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv",
-                            Path("/work/shared/data/cart_sales_2017_2022.csv")) if p.exists()),
-               REPO.parent / "shared" / "data" / "cart_sales_2017_2022.csv")
-needs_actuals = pytest.mark.skipif(not ACTUALS.exists(), reason="shared/data is not beside the repository")
+ACTUALS = REPO / "data" / "actuals" / "cart_sales_2017_2022.csv"  # in the repository: no test skips for it
 
 
 def assert_same_parts(got: Path, ref: Path, metrics: list[tuple[str, str]], draws: int) -> None:

@@ -9,6 +9,7 @@ reach a higher layer.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -223,3 +224,23 @@ def test_the_vocabulary_agrees_with_the_format_and_the_engine() -> None:
         assert all(table in METRICS[m].tables for m in names)
     for cls in typing.get_args(typing.get_args(events.Event)[0]):
         assert set(cls.VALUES) <= set(cls.model_fields), cls
+
+
+def test_no_file_names_a_path_outside_the_repository() -> None:
+    """A user's clone has only the repository: its data, docs and tests must not point elsewhere."""
+    outside = re.compile("|".join([re.escape("../" + "shared"), re.escape("/" + "work/")]))
+    skip = {".git", "outputs", "__pycache__", ".venv", ".venv-ci", ".pytest_cache", ".hypothesis"}
+    hits = []
+    for path in REPO.rglob("*"):
+        rel = path.relative_to(REPO)
+        generated = any(p.startswith(".venv") or p.endswith(".egg-info") for p in rel.parts)
+        if path.is_dir() or set(rel.parts) & skip or generated:
+            continue
+        if path.suffix in {".png", ".parquet", ".npy"}:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        hits += [f"{rel}:{n}" for n, line in enumerate(text.splitlines(), 1) if outside.search(line)]
+    assert not hits, hits

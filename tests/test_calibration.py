@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ACTUALS, REPO, needs_actuals
+from helpers import ACTUALS, REPO
 
 from sim import run
 from sim.analysis.calibration import coverage
@@ -23,7 +23,6 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@needs_actuals
 def test_actual_sales_inside_p10_p90(base_run: Path) -> None:
     df = coverage(Results(base_run), ACTUALS, band=(10, 90), years=(2018, 2022))
     assert len(df) == 21  # every product-year of 2018-2022 in the file
@@ -31,7 +30,6 @@ def test_actual_sales_inside_p10_p90(base_run: Path) -> None:
     assert outside.empty, outside.to_string()
 
 
-@needs_actuals
 def test_calibrate_command_reports_coverage(base_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["calibrate", str(base_run), "--actuals", str(ACTUALS), "--years", "2018,2022"])
     out = capsys.readouterr().out

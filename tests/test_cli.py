@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import ACTUALS, base_scenario, example_scenario, needs_actuals, write_scenario
+from helpers import ACTUALS, base_scenario, example_scenario, write_scenario
 
 from sim.cli import main
 
@@ -80,7 +80,6 @@ def test_run_missing_file_exits_2(tmp_path, capsys) -> None:
     assert str(missing) in err and "Traceback" not in err
 
 
-@needs_actuals
 def test_plot_fan_by_product_with_actuals(results_dir, tmp_path, capsys) -> None:
     png = tmp_path / "fan.png"
     code = main(["plot", "fan", str(results_dir), "--by", "product", "--actuals", str(ACTUALS),
@@ -115,7 +114,6 @@ def test_summary_errors_are_user_errors(results_dir, tmp_path, capsys) -> None:
     assert "metadata.json" in err and "Traceback" not in err
 
 
-@needs_actuals
 def test_fan_chart_overlays_actuals_summed_by_target(results_dir) -> None:
     import pandas as pd
 
