@@ -65,14 +65,20 @@ class CompiledFlow(Flow):
         # the two exps of the month, vectorised, in the reference's order of operations
         np.multiply(self.log_growth_T, t / 12.0, out=growth_t)
         np.exp(growth_t, out=growth_t)
+        self.moving.growth_factor(t, growth_t)
         np.subtract(t, state.t0.T, out=bass_e)
         bass_e += 0.5
         bass_e *= 1.0 / 12.0
         np.maximum(bass_e, 0.0, out=bass_e)  # tau; 0 before the cell's first launch (F = 0)
         bass_e *= self.neg_pq
         np.exp(bass_e, out=bass_e)
+        self.moving.apply(t)
         self.refresh()
         aff = self.aff_ix.size > 0
+        money = self.moving.books_money
+        if money:  # what this month serves on the lanes booking money month by month
+            ml = self.moving.money_lanes
+            served_before = acc["served"][per][ml]
         K.month(
             t,
             K.Cells(p.eligible0.T, growth_t, bass_e, p.bass_ceiling.T, p.bass_p.T, p.bass_q.T, self.sites_T[t],
@@ -86,3 +92,5 @@ class CompiledFlow(Flow):
                      self.hazard_eff_T, self.net_price_succ, self.ages, self.depth),
             K.Period(acc["demand"][per], acc["served"][per], acc["dropped"][per], acc["waiting"][per],
                      acc["revenue_local"][per], acc["eligible"][per], acc["addressable"][per]))
+        if money:
+            self.moving.book(acc, per, acc["served"][per][ml] - served_before, self.net_price_succ[ml])

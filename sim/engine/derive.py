@@ -48,7 +48,9 @@ class Flows(NamedTuple):
 
 class Money(NamedTuple):
     """What turns patients into money: fx (R, B) and lane region (L,), COGS and success (P, B) and
-    lane product (L,), the owner's coefficient, the partner's share and royalty (L, B)."""
+    lane product (L,), the owner's coefficient, the partner's share and royalty (L, B); each
+    lane's row (L,) in the revenue and COGS booked month by month (period, rows, B), or -1 for
+    a lane whose FX and COGS are constant (sim.engine.paths)."""
 
     fx: np.ndarray
     lane_region: np.ndarray
@@ -58,6 +60,9 @@ class Money(NamedTuple):
     owner_coef: np.ndarray
     partner_share: np.ndarray
     royalty: np.ndarray
+    money_row: np.ndarray
+    revenue_rep: np.ndarray
+    cogs_paid: np.ndarray
 
 
 class Books(NamedTuple):
@@ -100,16 +105,17 @@ def finish(flows, money, books, out):
 def _lane_metrics(p, flows, money, lanes_out, shares):
     served, rev_local, demand, dropped, waiting = (flows.served[p], flows.revenue_local[p], flows.demand[p],
                                                    flows.dropped[p], flows.waiting[p])
-    fx, lane_region, cogs, succ, lane_product, owner, ps, roy = money  # locals: loads hoisted out of the loops
+    fx, lane_region, cogs, succ, lane_product, owner, ps, roy, money_row, rev_rep, cogs_paid = money  # locals: loads hoisted out of the loops
     L, B = served.shape
     for lane in range(L):
         r = lane_region[lane]
         j = lane_product[lane]
+        k = money_row[lane]
         for b in range(B):
             sv = served[lane, b]
             rl = rev_local[lane, b]
-            rv = rl / fx[r, b]
-            cg = sv * cogs[j, b]
+            rv = rl / fx[r, b] if k < 0 else rev_rep[p, k, b]
+            cg = sv * cogs[j, b] if k < 0 else cogs_paid[p, k, b]
             g = rv - cg
             inf = sv * succ[j, b]
             share = ps[lane, b]
@@ -191,7 +197,7 @@ def warm_up_derive() -> None:
 
     groups = (i(0), i(0), i(0))
     finish(Flows(f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1), f(1, 1, 1)),
-           Money(f(1, 1), i(0), f(1, 1), f(1, 1), i(0), f(1, 1), f(1, 1), f(1, 1)),
+           Money(f(1, 1), i(0), f(1, 1), f(1, 1), i(0), f(1, 1), f(1, 1), f(1, 1), i(-1), f(1, 0, 1), f(1, 0, 1)),
            Books(groups, groups, f(1, 1, 1), i(0, 1), i(0)),
            Outputs(np.empty((len(LANE_METRICS), 1, 1, 1), np.float32), np.empty((len(CELL_METRICS), 1, 1, 1), np.float32),
                    np.empty((len(COMPANY_METRICS), 1, 1, 1), np.float32)))

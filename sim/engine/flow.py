@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.engine import formulas as F
 from sim.engine.inputs import by_draw
+from sim.engine.paths import MovingInputs, money_lanes
 from sim.engine.queue import new_ages, serve_capped
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 ACCUMULATED_LANES = ("demand", "served", "dropped", "waiting", "revenue_local")
 ACCUMULATED_CELLS = ("eligible", "addressable")
+ACCUMULATED_MONEY = ("revenue_rep", "cogs_paid")  # of the lanes booking money month by month (sim.engine.paths)
 
 
 def accumulators(market: BatchMarket) -> dict[str, np.ndarray]:
@@ -32,6 +34,8 @@ def accumulators(market: BatchMarket) -> dict[str, np.ndarray]:
     structure, size = market.structure, market.size
     acc = {m: np.zeros((structure.NP, structure.L, size)) for m in ACCUMULATED_LANES}
     acc.update({m: np.zeros((structure.NP, structure.C, size)) for m in ACCUMULATED_CELLS})
+    n_money = money_lanes(structure, market.params).size
+    acc.update({m: np.zeros((structure.NP, n_money, size)) for m in ACCUMULATED_MONEY})
     return acc
 
 
@@ -94,6 +98,8 @@ class Flow:
     def __init__(self, market: BatchMarket) -> None:
         self.market = market
         structure, p, size = market.structure, market.params, market.size
+        self.moving = MovingInputs(market)
+        self.moving.apply(0)  # month 0's values of the inputs that follow a path
         # lanes in regions with an affordability curve, by cell
         self.aff_ix = np.flatnonzero(p.lane_aff)
         aff_starts, _ = _groups(structure.lane_cell[self.aff_ix])
@@ -216,9 +222,12 @@ class Flow:
     def demand_T(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Month t, steps 1-4: eligible and addressable patients per cell (C, B), demand per lane (L, B)."""
         structure, p, state = self.market.structure, self.market.params, self.market.state
+        self.moving.apply(t)
         self.refresh()
         # 1-3: eligible, class uptake (Bass from the first launch in the cell), site access
-        elig = p.eligible0.T * np.exp(self.log_growth_T * (t / 12.0)) * (1.0 / 12.0)
+        growth_t = np.exp(self.log_growth_T * (t / 12.0))
+        self.moving.growth_factor(t, growth_t)
+        elig = p.eligible0.T * growth_t * (1.0 / 12.0)
         tau = (t - state.t0.T + 0.5) * (1.0 / 12.0)  # -inf before the first launch: F(-inf) = F(0) = 0
         pool = elig * (p.bass_ceiling.T * F.bass_cdf(tau, p.bass_p.T, p.bass_q.T)) * self.sites_T[t][structure.cell_region]
         # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
@@ -271,3 +280,6 @@ class Flow:
         acc["revenue_local"][per] += served * self.net_price_succ
         acc["eligible"][per] += elig
         acc["addressable"][per] += pool
+        if self.moving.books_money:
+            ml = self.moving.money_lanes
+            self.moving.book(acc, per, served[ml], self.net_price_succ[ml])

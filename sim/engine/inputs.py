@@ -9,17 +9,18 @@ gives input k of the run dimension k, so this module asks in one fixed order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from sim.engine.paths import Varying, path_series, take
 from sim.engine.state import MarketState
 from sim.engine.structure import Structure
-from sim.periods import month_ordinal
 from sim.sampling.designs import Design
 from sim.sampling.tables import sample
 from sim.scenario.dists import Distribution, is_uncertain
+from sim.scenario.paths import is_path
 
 
 def by_draw(size: int, *tail: int, fill: float = 0.0, dtype: Any = float) -> np.ndarray:
@@ -94,24 +95,28 @@ class Params:
     partner_share: np.ndarray
     royalty: np.ndarray
     owner_coef: np.ndarray  # the owner's share of revenue after the split and royalty
+    # inputs that follow a time path: their columns above hold month 0 (sim.engine.paths)
+    varying: list[Varying] = field(default_factory=list)
 
 
 def sample_inputs(structure: Structure, sampler: Sampler) -> tuple[Params, MarketState]:
     """Every input that is not timing, in the engine's fixed order (cells, regions, products,
     lanes, deals); timing and event values are sampled when events are scheduled."""
     size = sampler.size
-    cells = _cells(structure, sampler)
-    regions = _regions(structure, sampler)
-    products = _products(structure, sampler)
-    lanes, state = _lanes(structure, sampler, products.pop("ramp_p"), products.pop("capacity"))
+    varying: list[Varying] = []
+    cells = _cells(structure, sampler, varying)
+    regions = _regions(structure, sampler, varying)
+    products = _products(structure, sampler, varying)
+    lanes, state = _lanes(structure, sampler, products.pop("ramp_p"), products.pop("capacity"), varying)
     has_aff = regions["has_aff"]
     deals = _deals(structure, sampler)
-    params = Params(**cells, **regions, **products, **lanes, lane_aff=has_aff[structure.lane_region], **deals)
+    params = Params(**cells, **regions, **products, **lanes, lane_aff=has_aff[structure.lane_region], **deals,
+                    varying=varying)
     state.pay = np.zeros((size, len(structure.company_products), structure.NP))
     return params, state
 
 
-def _cells(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
+def _cells(structure: Structure, sampler: Sampler, varying: list[Varying]) -> dict[str, np.ndarray]:
     scn, size, C = structure.scenario, sampler.size, structure.C
     out = {k: by_draw(size, C) for k in ("eligible0", "growth", "bass_p", "bass_q", "bass_ceiling", "hazard",
                                          "inertia", "entry_elasticity")}
@@ -121,12 +126,12 @@ def _cells(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
         mk = ind.markets[r]
         base = f"indications.{i}.markets.{r}"
         out["eligible0"][:, c] = value(mk.eligible, base + ".eligible")
-        out["growth"][:, c] = value(mk.growth, base + ".growth")
+        out["growth"][:, c] = take(sampler, mk.growth, base + ".growth", structure, "growth", c, varying)
         up, upath = (mk.uptake, base + ".uptake") if mk.uptake is not None else (ind.uptake, f"indications.{i}.uptake")
         assert up is not None
         out["bass_p"][:, c] = value(up.p, upath + ".p")
         out["bass_q"][:, c] = value(up.q, upath + ".q")
-        out["bass_ceiling"][:, c] = value(up.ceiling, upath + ".ceiling")
+        out["bass_ceiling"][:, c] = take(sampler, up.ceiling, upath + ".ceiling", structure, "bass_ceiling", c, varying)
         if mk.drop_out is not None:
             out["hazard"][:, c] = value(mk.drop_out, base + ".drop_out")
         else:
@@ -136,30 +141,27 @@ def _cells(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
     return out
 
 
-def _regions(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
+def _regions(structure: Structure, sampler: Sampler, varying: list[Varying]) -> dict[str, np.ndarray]:
     scn, size, R = structure.scenario, sampler.size, len(structure.regions)
     fx, sites = np.empty((size, R)), np.empty((size, R, structure.T))
     aff_median, aff_sigma = np.ones((size, R)), np.ones((size, R))
     has_aff = np.zeros(R, dtype=bool)
-    months = np.arange(structure.T, dtype=float)
     for k, r in enumerate(structure.regions):
         reg = scn.regions[r]
-        fx[:, k] = sampler.value(reg.fx, f"regions.{r}.fx")
-        if isinstance(reg.sites, list):
-            xs = np.array([month_ordinal(p.date) - structure.start for p in reg.sites], dtype=float)
-            ys = np.stack([sampler.value(p.value, f"regions.{r}.sites[{j}].value") for j, p in enumerate(reg.sites)],
-                          axis=1)
-            sites[:, k, :] = interp_rows(months, xs, ys)
+        fx[:, k] = take(sampler, reg.fx, f"regions.{r}.fx", structure, "fx", k, varying)
+        if is_path(reg.sites):  # the flow reads every month's sites reach from this table
+            sites[:, k, :] = path_series(sampler, reg.sites, f"regions.{r}.sites", structure)
         else:
             sites[:, k, :] = sampler.value(reg.sites, f"regions.{r}.sites")[:, None]
         if reg.affordability is not None:
             has_aff[k] = True
-            aff_median[:, k] = sampler.value(reg.affordability.median, f"regions.{r}.affordability.median")
+            aff_median[:, k] = take(sampler, reg.affordability.median, f"regions.{r}.affordability.median",
+                                    structure, "aff_median", k, varying)
             aff_sigma[:, k] = sampler.value(reg.affordability.sigma, f"regions.{r}.affordability.sigma")
     return {"fx": fx, "sites": sites, "aff_median": aff_median, "aff_sigma": aff_sigma, "has_aff": has_aff}
 
 
-def _products(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
+def _products(structure: Structure, sampler: Sampler, varying: list[Varying]) -> dict[str, np.ndarray]:
     scn, size, P = structure.scenario, sampler.size, len(structure.products)
     capacity, cogs, success = by_draw(size, P, fill=np.inf), by_draw(size, P), by_draw(size, P)
     ramp_p = np.empty((size, P))
@@ -168,14 +170,14 @@ def _products(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
         base = f"products.{p}"
         if prod.capacity is not None:
             capacity[:, j] = sampler.value(prod.capacity.initial, base + ".capacity.initial")
-        cogs[:, j] = sampler.value(prod.cogs, base + ".cogs")
+        cogs[:, j] = take(sampler, prod.cogs, base + ".cogs", structure, "cogs", j, varying)
         success[:, j] = sampler.value(prod.manufacturing_success, base + ".manufacturing_success")
         ramp_p[:, j] = sampler.value(prod.ramp_months, base + ".ramp_months")
     return {"capacity": capacity, "cogs": cogs, "success": success, "ramp_p": ramp_p}
 
 
-def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity: np.ndarray
-           ) -> tuple[dict[str, np.ndarray], MarketState]:
+def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity: np.ndarray,
+           varying: list[Varying]) -> tuple[dict[str, np.ndarray], MarketState]:
     scn, size, L, K = structure.scenario, sampler.size, structure.L, structure.K
     value = sampler.value
     price, gtn, price_change = by_draw(size, L), by_draw(size, L), by_draw(size, L)
@@ -191,7 +193,7 @@ def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity:
         price_spec, price_path = ((launch.price, f"{base}.launches.{i}.price") if launch.price is not None
                                   else (pr.price, base + ".price"))
         price[:, l] = value(price_spec, price_path)
-        gtn[:, l] = value(pr.gross_to_net, base + ".gross_to_net")
+        gtn[:, l] = take(sampler, pr.gross_to_net, base + ".gross_to_net", structure, "gtn", l, varying)
         price_change[:, l] = value(pr.price_change, base + ".price_change")
         own = scn.indications[i].weights
         for a, w in (own if own is not None else global_w).items():
@@ -234,13 +236,3 @@ def _deals(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:
             par_cp[l] = cp_ix[(d.partner, p)]
     return {"own_cp": own_cp, "par_cp": par_cp, "partner_share": partner_share, "royalty": royalty,
             "owner_coef": 1.0 - partner_share * (1.0 - royalty)}
-
-
-def interp_rows(x_new: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Piecewise-linear interpolation per draw (rows of ys share the knots xs), flat outside."""
-    pos = np.clip(np.searchsorted(xs, x_new, side="right") - 1, 0, len(xs) - 1)
-    nxt = np.minimum(pos + 1, len(xs) - 1)
-    span = xs[nxt] - xs[pos]
-    w = np.divide(x_new - xs[pos], span, out=np.zeros_like(x_new), where=span > 0)
-    w = np.clip(w, 0.0, 1.0)
-    return ys[:, pos] * (1 - w) + ys[:, nxt] * w

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.engine.paths import money_lanes
 from sim.vocab import CELL_METRICS, COMPANY_METRICS, LANE_METRICS
 
 if TYPE_CHECKING:
+    from sim.engine.inputs import Params
     from sim.engine.market import BatchMarket
+    from sim.engine.structure import Structure
 
 Tables = tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]
 
@@ -86,6 +89,8 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
     served = a.pop("served")
     revenue = a["revenue_local"] / p.fx.T[structure.lane_region]
     cogs = served * p.cogs.T[structure.lane_product]
+    ml = money_lanes(structure, p)  # booked month by month at the month's FX and COGS (sim.engine.paths)
+    revenue[:, ml], cogs[:, ml] = a.pop("revenue_rep"), a.pop("cogs_paid")
     gross_profit = revenue - cogs
     ps = p.partner_share.T
     n_cp = len(structure.company_products)
@@ -115,6 +120,14 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
     return _views(lanes), _views(cells), _views(comp)
 
 
+def money_index(structure: Structure, params: Params) -> np.ndarray:
+    """(lanes,) each lane's row in the month-by-month money accumulators, -1 for none."""
+    ix = np.full(structure.L, -1, dtype=np.int64)
+    ml = money_lanes(structure, params)
+    ix[ml] = np.arange(ml.size)
+    return ix
+
+
 def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) -> Tables:
     """`derive_numpy` in one compiled pass a period (sim.engine.derive.finish)."""
     from sim.engine import derive as K  # here: readers of BatchOutput never load numba
@@ -128,7 +141,7 @@ def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any)
     K.finish(K.Flows(acc["served"], acc["revenue_local"], acc["demand"], acc["dropped"], acc["waiting"],
                      acc["eligible"], acc["addressable"]),
              K.Money(c(p.fx.T), structure.lane_region, c(p.cogs.T), c(p.success.T), structure.lane_product, c(p.owner_coef.T),
-                     c(p.partner_share.T), c(p.royalty.T)),
+                     c(p.partner_share.T), c(p.royalty.T), money_index(structure, p), acc["revenue_rep"], acc["cogs_paid"]),
              K.Books(company_groups(p.own_cp), company_groups(p.par_cp), c(market.state.pay.transpose(2, 1, 0)),
                      structure.seg_bounds, structure.seg_cell),
              out)

@@ -78,6 +78,7 @@ import simpy
 from sim.engine.flow import Flow, accumulators
 from sim.engine.market import BatchMarket
 from sim.engine.outputs import BatchOutput, batch_output, concat_outputs, derive_compiled
+from sim.engine.paths import money_lanes
 from sim.engine.structure import Structure
 from sim.sampling.designs import Design
 
@@ -132,6 +133,8 @@ class PatientSim:
         self.m_dropped = np.zeros((L, T), dtype=np.int64)
         self.m_waiting = np.zeros((L, T), dtype=np.int64)
         self.m_net_price = np.zeros((L, T))  # local net price of the month (price x (1 - gtn))
+        self.m_fx = np.ones((L, T))  # exchange rate and COGS of each lane's month (they may follow a path)
+        self.m_cogs = np.zeros((L, T))
         self.m_slots = np.zeros((P, T))  # slots released per product and month (inf = no limit)
         self.expected_demand = np.zeros((L, T))  # the batch engine's fluid demand, for checks
         self.m_eligible = np.zeros((structure.C, T))  # expected values, as in the batch engine
@@ -173,6 +176,8 @@ class PatientSim:
             self.m_addressable[:, t] = pool[0]
             avail = self.market.state.avail[0].copy()
             self.m_net_price[:, t] = self.market.net_price()[0]
+            self.m_fx[:, t] = self.params.fx[0, structure.lane_region]
+            self.m_cogs[:, t] = self.params.cogs[0, structure.lane_product]
             # lanes not available this month lose their waiting patients (batch: hazard 1)
             for w in [w for w in self.waiting.values() if not avail[w.lane]]:
                 self._drop_waiting(w, t, interrupt=True)
@@ -240,6 +245,10 @@ class PatientSim:
         ledgers = {"demand": self.m_arrived, "served": self.m_served, "infused": self.m_infused,
                    "dropped": self.m_dropped, "revenue_local": self.m_infused * self.m_net_price,
                    "eligible": self.m_eligible, "addressable": self.m_addressable}
+        ml = money_lanes(structure, self.params)  # booked at each month's FX and COGS (sim.engine.paths)
+        if ml.size:
+            ledgers["revenue_rep"] = (self.m_infused * self.m_net_price / self.m_fx)[ml]
+            ledgers["cogs_paid"] = (self.m_served * self.m_cogs)[ml]
         for name, x in ledgers.items():
             if name in acc:
                 _put_acc(acc, name, self.period_totals(x)[0])

@@ -16,6 +16,7 @@ from typing import Any
 from sim.formats import GATE_SUFFIX
 from sim.scenario.dists import is_uncertain
 from sim.scenario.events import Reimbursement, Timing
+from sim.scenario.paths import named_values
 from sim.scenario.schema import Scenario
 
 
@@ -45,10 +46,11 @@ def scenario_inputs(scn: Scenario) -> Iterator[tuple[str, Any]]:
         for r, mk in ind.markets.items():
             base = f"indications.{i}.markets.{r}"
             yield base + ".eligible", mk.eligible
-            yield base + ".growth", mk.growth
+            yield from named_values(base + ".growth", mk.growth)
             up, upath = (mk.uptake, base + ".uptake") if mk.uptake is not None else (ind.uptake, f"indications.{i}.uptake")
             assert up is not None
-            yield from ((f"{upath}.{k}", getattr(up, k)) for k in ("p", "q", "ceiling"))
+            yield from ((f"{upath}.{k}", getattr(up, k)) for k in ("p", "q"))
+            yield from named_values(upath + ".ceiling", up.ceiling)
             yield (base + ".drop_out", mk.drop_out) if mk.drop_out is not None else (f"indications.{i}.drop_out", ind.drop_out)
             yield f"indications.{i}.inertia", ind.inertia
             yield f"indications.{i}.order_of_entry", ind.order_of_entry
@@ -68,13 +70,10 @@ def scenario_inputs(scn: Scenario) -> Iterator[tuple[str, Any]]:
 
 def _regions(scn: Scenario) -> Iterator[tuple[str, Any]]:
     for r, reg in scn.regions.items():
-        yield f"regions.{r}.fx", reg.fx
-        if isinstance(reg.sites, list):
-            yield from ((f"regions.{r}.sites[{j}].value", p.value) for j, p in enumerate(reg.sites))
-        else:
-            yield f"regions.{r}.sites", reg.sites
+        yield from named_values(f"regions.{r}.fx", reg.fx)
+        yield from named_values(f"regions.{r}.sites", reg.sites)
         if reg.affordability is not None:
-            yield f"regions.{r}.affordability.median", reg.affordability.median
+            yield from named_values(f"regions.{r}.affordability.median", reg.affordability.median)
             yield f"regions.{r}.affordability.sigma", reg.affordability.sigma
 
 
@@ -86,7 +85,7 @@ def _products(scn: Scenario) -> Iterator[tuple[str, Any]]:
             for k, step in enumerate(prod.capacity.expansions):
                 yield f"{base}.capacity.expansions[{k}].date", step.date
                 yield f"{base}.capacity.expansions[{k}].capacity", step.capacity
-        yield base + ".cogs", prod.cogs
+        yield from named_values(base + ".cogs", prod.cogs)
         yield base + ".manufacturing_success", prod.manufacturing_success
         yield base + ".ramp_months", prod.ramp_months
         for r, pr in prod.regions.items():
@@ -108,7 +107,7 @@ def _lane(scn: Scenario, p: str, r: str, i: str) -> Iterator[tuple[str, Any]]:
     rb = f"products.{p}.regions.{r}"
     launch = pr.launches[i]
     yield (f"{rb}.launches.{i}.price", launch.price) if launch.price is not None else (rb + ".price", pr.price)
-    yield rb + ".gross_to_net", pr.gross_to_net
+    yield from named_values(rb + ".gross_to_net", pr.gross_to_net)
     yield rb + ".price_change", pr.price_change
     own = ind.weights is not None
     for a, w in (ind.weights if own else scn.preference.weights).items():  # type: ignore[union-attr]

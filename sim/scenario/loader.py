@@ -163,7 +163,8 @@ def _tag(model: type[BaseModel]) -> str | None:
     return args[0] if args else None
 
 
-_UNION_TAGS = frozenset(EVENT_TYPES) | {"str", "float", "int", "list", "dict"}
+_PATH_TAGS = frozenset({"number", "path"})  # the branches of a field that may be a time path
+_UNION_TAGS = frozenset(EVENT_TYPES) | {"str", "float", "int", "list", "dict"} | _PATH_TAGS
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
@@ -174,10 +175,12 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
         if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             out.append(part)
             cur = cur[part]
+        elif isinstance(cur, list) and part == "points":  # a time path written as its list of points
+            continue
         elif isinstance(cur, dict | list):
             tag = isinstance(part, str) and (part.startswith("function-") or "[" in part
                                              or part in _UNION_TAGS)
-            if n < len(loc) - 1 and tag:
+            if (n < len(loc) - 1 or part in _PATH_TAGS) and tag:
                 continue
             out.append(part)
             cur = None

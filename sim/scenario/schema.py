@@ -9,7 +9,7 @@ one entry without restating the others.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     BeforeValidator,
@@ -34,13 +34,22 @@ from sim.scenario.numbers import (
     Number,
     Positive,
 )
+from sim.scenario.paths import path_of
 
-
-class SitePoint(Frozen):
-    """Share of eligible patients within reach of a qualified treatment site at a date."""
-
-    date: Month
-    value: Fraction
+# Fields that may change over time (a number, or dated points: sim.scenario.paths); built at
+# run time, so type checkers see them as Any like the other number fields.
+if TYPE_CHECKING:
+    FractionPath: TypeAlias = Any
+    ChangePath: TypeAlias = Any
+    MoneyPath: TypeAlias = Any
+    MoneyOrZeroPath: TypeAlias = Any
+    FxRatePath: TypeAlias = Any
+else:
+    FractionPath = path_of(Fraction, "Fraction")
+    ChangePath = path_of(Change, "Change")
+    MoneyPath = path_of(Money, "Money")
+    MoneyOrZeroPath = path_of(MoneyOrZero, "MoneyOrZero")
+    FxRatePath = path_of(FxRate, "FxRate")
 
 
 class Payer(Frozen):
@@ -54,7 +63,7 @@ class Payer(Frozen):
 class Affordability(Frozen):
     """Share of patients able to pay an out-of-pocket amount X: 1 - LogNormalCDF(X; median, sigma)."""
 
-    median: Money
+    median: MoneyPath
     sigma: Positive = 1.0
 
 
@@ -62,8 +71,8 @@ class Region(Frozen):
     """A region: currency, exchange rate, treatment-site reach, payer channels, affordability."""
 
     currency: str = "USD"
-    fx: FxRate = 1.0  # local currency units per unit of reporting currency
-    sites: Fraction | list[SitePoint] = 1.0
+    fx: FxRatePath = 1.0  # local currency units per unit of reporting currency
+    sites: FractionPath = 1.0  # share of eligible patients within reach of a qualified site
     payers: dict[str, Payer] = Field(default_factory=lambda: {"insured": Payer(share=1.0)})
     affordability: Affordability | None = None
 
@@ -74,12 +83,6 @@ class Region(Frozen):
         shares = [p.share for p in self.payers.values()]
         if all(isinstance(s, float) for s in shares) and abs(sum(shares) - 1.0) > 1e-6:
             raise ValueError(f"payers: channel shares must sum to 1, they sum to {sum(shares):g}")
-        if isinstance(self.sites, list):
-            ords = [month_ordinal(p.date) for p in self.sites]
-            if not self.sites:
-                raise ValueError("sites: give a number or at least one {date, value} point")
-            if ords != sorted(ords) or len(set(ords)) != len(ords):
-                raise ValueError("sites: points must be in increasing date order")
         return self
 
 
@@ -88,14 +91,14 @@ class Uptake(Frozen):
 
     p: Positive
     q: NonNeg
-    ceiling: Fraction
+    ceiling: FractionPath
 
 
 class Market(Frozen):
     """One region x indication: eligible patients per year (at scenario start) and growth."""
 
     eligible: Count
-    growth: Change = 0.0
+    growth: ChangePath = 0.0  # yearly
     uptake: Uptake | None = None
     drop_out: Fraction | None = None
 
@@ -142,7 +145,7 @@ class ProductRegion(Frozen):
 
     price: Money  # list price per patient, local currency
     price_change: Change = 0.0  # yearly, applied each January after launch
-    gross_to_net: Fraction = 0.0
+    gross_to_net: FractionPath = 0.0
     launches: dict[str, LaunchSpec]
 
 
@@ -196,7 +199,7 @@ class Product(Frozen):
     attributes: dict[str, Number] = {}
     ramp_months: NonNeg = 12.0
     manufacturing_success: Fraction = 1.0
-    cogs: MoneyOrZero = 0.0  # reporting currency per manufacturing slot used
+    cogs: MoneyOrZeroPath = 0.0  # reporting currency per manufacturing slot used
     capacity: Annotated[Capacity | None, BeforeValidator(_capacity)] = None
     deals: list[Deal] = []
     regions: dict[str, ProductRegion]
