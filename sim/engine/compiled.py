@@ -23,16 +23,18 @@ class CompiledFlow(Flow):
 
     def __init__(self, market: BatchMarket) -> None:
         super().__init__(market)
-        structure, p, size = market.structure, market.params, market.size
+        structure, size = market.structure, market.size
         self.cap_lanes = np.ascontiguousarray(self.cap_lanes, dtype=np.int64)
         self.cap_prods = np.ascontiguousarray(self.cap_prods, dtype=np.int64)
         self.cell_region = np.ascontiguousarray(structure.cell_region, dtype=np.int64)
-        self.lane_cell = np.ascontiguousarray(structure.lane_cell, dtype=np.int64)
         self.no_aff = np.zeros((0, 0, size))
         self.no_order = np.zeros((0, 0, size), dtype=np.int64)
         self.depth = np.zeros(self.cap_prods.size, dtype=np.int64)  # the queue's bins in use, per product
-        self.neg_pq = -(p.bass_p.T + p.bass_q.T)
-        self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.C, size))  # scratch, every month
+        self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.S, size))  # scratch, every month
+        self.lane_seg = np.ascontiguousarray(structure.lane_seg, dtype=np.int64)
+        self.seg_cell = np.ascontiguousarray(structure.seg_cell, dtype=np.int64)
+        self.nest = K.Nest(self.seg_pow, self.seg_lambda_T, self.seg_inv_lambda_T, self.nest_segs, self.nest_bounds,
+                           np.ascontiguousarray(self.nest_cells, dtype=np.int64), self.outside_T)
 
     @override
     def update_ranks(self) -> None:
@@ -54,7 +56,7 @@ class CompiledFlow(Flow):
     def update_attractiveness(self) -> None:
         state, av = self.market.state, self.market.state.avail.T
         self.avail_T, self.attr_T, self.hazard_eff_T = (np.empty(av.shape) for _ in range(3))
-        K.refresh_attr(av, self.market.params.base_attr.T, self.rank_mult.T, state.safety.T, self.hazard_T,
+        K.refresh_attr(av, self.base_T, self.rank_mult.T, state.safety.T, self.hazard_T,
                        self.avail_T, self.attr_T, self.hazard_eff_T)
 
     @override
@@ -70,7 +72,7 @@ class CompiledFlow(Flow):
         bass_e += 0.5
         bass_e *= 1.0 / 12.0
         np.maximum(bass_e, 0.0, out=bass_e)  # tau; 0 before the cell's first launch (F = 0)
-        bass_e *= self.neg_pq
+        bass_e *= self.neg_pq_seg
         np.exp(bass_e, out=bass_e)
         self.moving.apply(t)
         self.refresh()
@@ -81,11 +83,12 @@ class CompiledFlow(Flow):
             served_before = acc["served"][per][ml]
         K.month(
             t,
-            K.Cells(p.eligible0.T, growth_t, bass_e, p.bass_ceiling.T, p.bass_p.T, p.bass_q.T, self.sites_T[t],
-                    self.cell_region),
+            K.Cells(p.eligible0.T, growth_t, bass_e, p.seg_ceiling.T, p.seg_p.T, p.seg_q.T, self.sites_T[t],
+                    self.cell_region, self.seg_cell),
             K.Lanes(self.attr_T, state.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T, self.mix.T,
-                    self.lane_cell, structure.seg_bounds),
+                    self.lane_seg, structure.seg_bounds),
             self.use_inertia,
+            self.nest,
             K.Access(self.afford_avail if aff else no_aff, self.band_order if aff else self.no_order,
                      self.channel_share if aff else no_aff, self.aff_ix, self.aff_bounds),
             K.Supply(self.cap_lanes, self.cap_bounds, self.cap_prods, state.capacity.T, self.queue.T,

@@ -67,7 +67,7 @@ class Money(NamedTuple):
 
 class Books(NamedTuple):
     """Company-product rows: lanes grouped by owner and by partner (order, starts, rows), deal
-    payments (period, row, draw); cells: segments of lanes and their cells."""
+    payments (period, row, draw); cells: the lanes of each cell that has lanes (bounds), those cells."""
 
     own: tuple
     partner: tuple

@@ -100,9 +100,9 @@ class Flow:
         structure, p, size = market.structure, market.params, market.size
         self.moving = MovingInputs(market)
         self.moving.apply(0)  # month 0's values of the inputs that follow a path
-        # lanes in regions with an affordability curve, by cell
+        # lanes in regions with an affordability curve, by segment
         self.aff_ix = np.flatnonzero(p.lane_aff)
-        aff_starts, _ = _groups(structure.lane_cell[self.aff_ix])
+        aff_starts, _ = _groups(structure.lane_seg[self.aff_ix])
         self.aff_bounds = np.r_[aff_starts, self.aff_ix.size].astype(np.int64)
         # lanes of capacity-limited products, grouped by product, for the shared queue
         capped = np.isfinite(market.state.capacity).any(axis=0)
@@ -138,6 +138,53 @@ class Flow:
         self.changed = market.state.changed
         self.changed.attractiveness = True
         self.changed.net_price = True
+        self._nest_setup()
+
+    def _nest_setup(self) -> None:
+        """The segments' Bass pace and the nested choice (sim.engine.structure, docs in the README):
+        each class's attractiveness sum, to the power of the cell's nesting parameter, against the
+        outside option's weight gives the class's share of the patients its diffusion reached."""
+        structure, p = self.market.structure, self.market.params
+        sc = structure.seg_cell
+        self.neg_pq_seg = -(p.seg_p.T + p.seg_q.T)
+        self.seg_region = structure.cell_region[sc]
+        seg_groups = np.r_[0, np.flatnonzero(np.diff(sc)) + 1].astype(np.int64) if sc.size else np.zeros(0, np.int64)
+        self.cell_seg_sum = SegmentSum(seg_groups, structure.S)
+        self.nest_segs = np.flatnonzero([bool(k) for k in structure.seg_class]).astype(np.int64)
+        starts, _ = _groups(sc[self.nest_segs])
+        self.nest_bounds = np.r_[starts, self.nest_segs.size].astype(np.int64)
+        self.nest_cells = sc[self.nest_segs[starts]] if self.nest_segs.size else np.zeros(0, np.int64)
+        self.nest_sum = SegmentSum(starts, self.nest_segs.size)
+        lam = p.nesting.T[sc]  # (S, B); 1 where the cell has no nested choice
+        self.seg_lambda_T = np.ascontiguousarray(lam)
+        self.seg_pow = np.ascontiguousarray((lam != 1.0).any(axis=1))
+        self.seg_inv_lambda_T = np.ascontiguousarray(1.0 / lam)
+        self.pow_lanes = np.flatnonzero(self.seg_pow[structure.lane_seg])
+        self.outside_T = np.ascontiguousarray(p.outside.T)
+        coef = p.price_coef.T[structure.lane_cell] * (~p.lane_aff)[:, None]  # insured markets only
+        self.priced = np.flatnonzero((coef != 0).any(axis=1))
+        self.price_coef_T = coef[self.priced]
+        self.base_T = p.base_attr.T  # x exp(price utility) for the priced lanes (update_attractiveness)
+
+    def class_shares(self, seg_tot: np.ndarray, seg_pool: np.ndarray) -> None:
+        """Scale each nested segment's pool by its class's nested-logit share (in place):
+        e_k = (sum of its products' attractiveness ** (1 / lambda)) ** lambda, share e_k / (w0 + sum e)."""
+        ns = self.nest_segs
+        e = seg_tot[ns] ** self.seg_lambda_T[ns]
+        denom = self.outside_T[self.nest_cells] + self.nest_sum(e)
+        seg_pool[ns] *= e * inv_pos(denom)[np.repeat(np.arange(self.nest_cells.size), np.diff(self.nest_bounds))]
+
+    def price_attractiveness(self) -> None:
+        """Base attractiveness x exp(price utility x net price in the reporting currency), where the
+        nested choice has a price coefficient (a price change then changes how many are treated)."""
+        if not self.priced.size:
+            return
+        structure, p, state = self.market.structure, self.market.params, self.market.state
+        pl = self.priced
+        net_rep = state.price.T[pl] * (1.0 - p.gtn.T[pl]) / p.fx.T[structure.lane_region[pl]]
+        base = p.base_attr.T.copy()
+        base[pl] *= np.exp(self.price_coef_T * net_rep)
+        self.base_T = base
 
     # ------------------------------------------------------------------ derived from the state
     def refresh(self) -> None:
@@ -155,6 +202,9 @@ class Flow:
                     ch.affordability = False
                 self.update_reach()
             ch.access = False
+        if self.priced.size and ch.net_price:  # a price change moves the nested choice's utilities
+            self.price_attractiveness()
+            ch.attractiveness = True
         if ch.attractiveness:
             self.update_attractiveness()
             ch.attractiveness = False
@@ -207,7 +257,7 @@ class Flow:
         """Attractiveness of what is available; drop-out hazard (1 for what is not)."""
         state, av = self.market.state, self.market.state.avail.T
         self.avail_T = av.astype(float)
-        self.attr_T = self.avail_T * self.market.params.base_attr.T * self.rank_mult.T * state.safety.T
+        self.attr_T = self.avail_T * self.base_T * self.rank_mult.T * state.safety.T
         self.hazard_eff_T = np.where(av, self.hazard_T, 1.0)
 
     @property
@@ -228,11 +278,14 @@ class Flow:
         growth_t = np.exp(self.log_growth_T * (t / 12.0))
         self.moving.growth_factor(t, growth_t)
         elig = p.eligible0.T * growth_t * (1.0 / 12.0)
-        tau = (t - state.t0.T + 0.5) * (1.0 / 12.0)  # -inf before the first launch: F(-inf) = F(0) = 0
-        pool = elig * (p.bass_ceiling.T * F.bass_cdf(tau, p.bass_p.T, p.bass_q.T)) * self.sites_T[t][structure.cell_region]
-        # 4: product mix: logit on attractiveness x entry order x launch ramp, moving with inertia
+        # 4 (first: the nested choice needs each class's attractiveness): product mix, a logit on
+        # attractiveness x entry order x launch ramp within each segment, moving with inertia
         attract = self.attr_T * F.launch_ramp(t - state.launch_t.T, self.inv_ramp_T)
-        target = attract * inv_pos(self.seg_sum(attract))[structure.lane_seg]
+        if self.pow_lanes.size:
+            pl = self.pow_lanes
+            attract[pl] = attract[pl] ** self.seg_inv_lambda_T[structure.lane_seg[pl]]
+        seg_tot = self.seg_sum(attract)
+        target = attract * inv_pos(seg_tot)[structure.lane_seg]
         mix_T = self.mix.T
         if self.use_inertia:
             mix = (self.inertia_T * mix_T + (1.0 - self.inertia_T) * target) * self.avail_T
@@ -241,7 +294,17 @@ class Flow:
             mix_T[...] = mix * inv_pos(ctot)[structure.lane_seg] + target * (ctot <= 1e-300)[structure.lane_seg]
         else:
             mix_T[...] = target
-        pool_l = pool[structure.lane_cell]
+        # 2-3 per segment: class uptake (Bass from its first launch in the cell), site access, and
+        # under a nested choice the class's share against standard of care
+        sc = structure.seg_cell
+        tau = (t - state.t0.T + 0.5) * (1.0 / 12.0)  # -inf before the first launch: F(-inf) = F(0) = 0
+        seg_pool = elig[sc] * (p.seg_ceiling.T * F.bass_cdf(tau, p.seg_p.T, p.seg_q.T)) * self.sites_T[t][self.seg_region]
+        if self.nest_segs.size:
+            self.class_shares(seg_tot, seg_pool)
+        pool = np.zeros_like(elig)
+        if sc.size:
+            pool[structure.cell_of_group] = self.cell_seg_sum(seg_pool)
+        pool_l = seg_pool[structure.lane_seg]
         demand = pool_l * mix_T
         ax = self.aff_ix
         if ax.size:  # each payer channel's patients choose among the products they can afford

@@ -95,6 +95,15 @@ class Params:
     partner_share: np.ndarray
     royalty: np.ndarray
     owner_coef: np.ndarray  # the owner's share of revenue after the split and royalty
+    # segments (a cell's lanes, or one class of them under a nested choice): Bass p, q, ceiling
+    seg_p: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    seg_q: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    seg_ceiling: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    # nested choice per cell: outside option's weight (relative to the cell's most attractive
+    # product's exp(utility)), nesting parameter, price utility per unit of reporting currency
+    outside: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    nesting: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    price_coef: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     # inputs that follow a time path: their columns above hold month 0 (sim.engine.paths)
     varying: list[Varying] = field(default_factory=list)
 
@@ -110,8 +119,9 @@ def sample_inputs(structure: Structure, sampler: Sampler) -> tuple[Params, Marke
     lanes, state = _lanes(structure, sampler, products.pop("ramp_p"), products.pop("capacity"), varying)
     has_aff = regions["has_aff"]
     deals = _deals(structure, sampler)
+    choice = _choice(structure, sampler, cells, lanes.pop("cell_max_util"), varying)
     params = Params(**cells, **regions, **products, **lanes, lane_aff=has_aff[structure.lane_region], **deals,
-                    varying=varying)
+                    **choice, varying=varying)
     state.pay = np.zeros((size, len(structure.company_products), structure.NP))
     return params, state
 
@@ -203,19 +213,61 @@ def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity:
             share[:, l, k] = value(ch.share, f"regions.{r}.payers.{cname}.share")
             if ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers):
                 oop[:, l, k] = value(ch.out_of_pocket, f"regions.{r}.payers.{cname}.out_of_pocket")
+    cell_max = np.zeros((size, structure.C))
     if L:  # logit attractiveness, shifted by each cell's largest utility so exp cannot overflow
-        seg_max = np.maximum.reduceat(util, structure.seg_starts, axis=1)
-        base_attr[...] = np.exp(util - seg_max[:, structure.lane_seg])
+        cmax = np.maximum.reduceat(util, structure.cell_starts, axis=1)
+        cell_max[:, structure.cell_of_group] = cmax
+        base_attr[...] = np.exp(util - cell_max[:, structure.lane_cell])
     tot = share.sum(axis=2, keepdims=True)
     np.divide(share, tot, out=share, where=tot > 0)
     lanes = {"ramp_months": ramp_p[:, structure.lane_product], "gtn": gtn, "price_change": price_change,
-             "base_attr": base_attr}
+             "base_attr": base_attr, "cell_max_util": cell_max}
     state = MarketState(
         capacity=capacity, price=price, share=share, oop=oop,
         avail=by_draw(size, L, fill=False, dtype=bool), withdrawn=by_draw(size, L, fill=False, dtype=bool),
-        launch_t=by_draw(size, L, fill=np.inf), t0=by_draw(size, structure.C, fill=np.inf),
+        launch_t=by_draw(size, L, fill=np.inf), t0=by_draw(size, structure.S, fill=np.inf),
         safety=by_draw(size, L, fill=1.0), pay=np.zeros(0))
     return lanes, state
+
+
+def _choice(structure: Structure, sampler: Sampler, cells: dict[str, np.ndarray], cell_max: np.ndarray,
+            varying: list[Varying]) -> dict[str, np.ndarray]:
+    """Per segment, the Bass inputs (the cell's, or its class's own uptake); per cell, the nested
+    choice's outside weight on the scale of the shifted attractiveness, nesting and price utility.
+    A cell's ceiling path moves every segment of it without a ceiling of its own."""
+    scn, size, S, C = structure.scenario, sampler.size, structure.S, structure.C
+    sc = structure.seg_cell
+    seg = {"seg_p": by_draw(size, S), "seg_q": by_draw(size, S), "seg_ceiling": by_draw(size, S)}
+    for key, cell_key in (("seg_p", "bass_p"), ("seg_q", "bass_q"), ("seg_ceiling", "bass_ceiling")):
+        seg[key][...] = cells[cell_key][:, sc]
+    outside, nesting, price = np.zeros((size, C)), np.ones((size, C)), np.zeros((size, C))
+    own_ceiling: set[int] = set()
+    for c, (_r, i) in enumerate(structure.cells):
+        ch = scn.indications[i].choice
+        if ch is None:
+            continue
+        base = f"indications.{i}.choice"
+        # exp(V0) on the scale of exp(utility - the cell's largest utility): the shifted attractiveness
+        outside[:, c] = sampler.value(ch.outside, base + ".outside") * np.exp(-cell_max[:, c])
+        nesting[:, c] = sampler.value(ch.nesting, base + ".nesting")
+        price[:, c] = sampler.value(ch.price, base + ".price") * 1e-5  # given per 100,000
+    for s in range(S):
+        c, k = int(sc[s]), structure.seg_class[s]
+        i = structure.cells[c][1]
+        ch = scn.indications[i].choice
+        cls = ch.classes.get(k) if ch is not None and k else None  # type: ignore[call-overload]
+        if cls is None or cls.uptake is None:
+            continue
+        name = f"indications.{i}.choice.classes.{k}.uptake"
+        seg["seg_p"][:, s] = sampler.value(cls.uptake.p, name + ".p")
+        seg["seg_q"][:, s] = sampler.value(cls.uptake.q, name + ".q")
+        seg["seg_ceiling"][:, s] = take(sampler, cls.uptake.ceiling, name + ".ceiling", structure, "seg_ceiling", s,
+                                        varying)
+        own_ceiling.add(s)
+    for v in [v for v in varying if v.field == "bass_ceiling"]:
+        varying.extend(Varying("seg_ceiling", s, v.values, v.moves)
+                       for s in np.flatnonzero(sc == v.col).tolist() if s not in own_ceiling)
+    return {**seg, "outside": outside, "nesting": nesting, "price_coef": price}
 
 
 def _deals(structure: Structure, sampler: Sampler) -> dict[str, np.ndarray]:

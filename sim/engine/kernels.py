@@ -30,9 +30,10 @@ def _inv_pos(x):
 
 
 class Cells(NamedTuple):
-    """Cells (C, B): eligible at start, exp(growth x years) and exp(-(p + q) tau) this month (both
-    computed by numpy's vectorised exp, as in the reference), Bass ceiling, p and q; the sites
-    reach (R, B) this month; each cell's region (C,)."""
+    """Cells (C, B): eligible at start, exp(growth x years) this month; segments (S, B):
+    exp(-(p + q) tau) this month (both exps computed by numpy, as in the reference), Bass
+    ceiling, p and q; the sites reach (R, B) this month; each cell's region (C,), each
+    segment's cell (S,)."""
 
     eligible0: np.ndarray
     growth_t: np.ndarray
@@ -42,11 +43,26 @@ class Cells(NamedTuple):
     bass_q: np.ndarray
     sites_t: np.ndarray
     region: np.ndarray
+    seg_cell: np.ndarray
+
+
+class Nest(NamedTuple):
+    """The nested choice: per segment (S,) whether its attractiveness is raised to 1 / lambda and
+    (S, B) lambda and 1 / lambda; the nested segments (N,) grouped by cell (bounds), each group's
+    cell; the outside option's weight per cell (C, B)."""
+
+    seg_pow: np.ndarray
+    lam: np.ndarray
+    inv_lam: np.ndarray
+    segs: np.ndarray
+    bounds: np.ndarray
+    cells: np.ndarray
+    outside: np.ndarray
 
 
 class Lanes(NamedTuple):
     """Lanes (L, B): attractiveness, launch month, 1 / ramp months, inertia, availability (0/1),
-    the product mix (updated); each lane's cell (L,); segments of lanes = cells with lanes."""
+    the product mix (updated); each lane's segment (L,); the segments' lane bounds."""
 
     attr: np.ndarray
     launch_t: np.ndarray
@@ -54,7 +70,7 @@ class Lanes(NamedTuple):
     inertia: np.ndarray
     avail: np.ndarray
     mix: np.ndarray
-    cell: np.ndarray
+    seg: np.ndarray
     seg_bounds: np.ndarray
 
 
@@ -100,65 +116,105 @@ class Period(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def month(t, cells, lanes, use_inertia, access, supply, acc):
+def month(t, cells, lanes, use_inertia, nest, access, supply, acc):
     """One month for every draw: steps 1-5 of the model, added into the period's accumulators."""
-    pool = _pool(cells, acc)
-    _mix(t, lanes, use_inertia)
+    seg_tot = _mix(t, lanes, use_inertia, nest)
+    pool = _pool(cells, nest, seg_tot, acc)
     demand = _demand(pool, lanes, access)
     _serve(t, demand, lanes.avail, supply, acc)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _pool(cells, acc):
-    """Steps 1-3: eligible patients, class uptake (Bass), site access: the addressable pool (C, B)."""
-    e0, growth_t, bass_e, bm, bp, bq, sites_t, region = cells  # locals: loads hoisted out of the loops
+def _pool(cells, nest, seg_tot, acc):
+    """Steps 1-3: eligible patients, class uptake (Bass), site access and, under a nested choice,
+    the class's share against standard of care: the addressable pool of each segment (S, B)."""
+    e0, growth_t, bass_e, bm, bp, bq, sites_t, region, seg_cell = cells  # locals: loads hoisted out of the loops
     acc_eligible, acc_addressable = acc.eligible, acc.addressable
     C, B = e0.shape
-    pool = np.empty((C, B))
+    S = bm.shape[0]
+    pool = np.empty((S, B))
     for c in range(C):
+        for b in range(B):
+            acc_eligible[c, b] += e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
+    for s in range(S):
+        c = seg_cell[s]
         r = region[c]
         for b in range(B):
             elig = e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
-            e = bass_e[c, b]
-            f = (1.0 - e) / (1.0 + (bq[c, b] / bp[c, b]) * e)
-            pl = elig * (bm[c, b] * f) * sites_t[r, b]
-            pool[c, b] = pl
-            acc_eligible[c, b] += elig
-            acc_addressable[c, b] += pl
+            e = bass_e[s, b]
+            f = (1.0 - e) / (1.0 + (bq[s, b] / bp[s, b]) * e)
+            pool[s, b] = elig * (bm[s, b] * f) * sites_t[r, b]
+    if nest.segs.size:
+        _class_shares(nest, seg_tot, pool)
+    for s in range(S):
+        c = seg_cell[s]
+        for b in range(B):
+            acc_addressable[c, b] += pool[s, b]
     return pool
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _mix(t, lanes, use_inertia):
-    """Step 4: each cell's product mix, the logit target moved towards with inertia (in place)."""
+def _class_shares(nest, seg_tot, pool):
+    """Flow.class_shares: each nested segment's pool x e_k / (w0 + sum of its cell's e)."""
+    segs, bounds, lam, outside = nest.segs, nest.bounds, nest.lam, nest.outside
+    B = pool.shape[1]
+    e = np.empty((segs.size, B))
+    denom = np.empty(B)
+    for g in range(bounds.size - 1):
+        a, z = bounds[g], bounds[g + 1]
+        c = nest.cells[g]
+        for k in range(a, z):
+            s = segs[k]
+            for b in range(B):
+                e[k, b] = seg_tot[s, b] ** lam[s, b]
+                denom[b] = e[k, b] if k == a else denom[b] + e[k, b]
+        for b in range(B):
+            denom[b] = _inv_pos(outside[c, b] + denom[b])
+        for k in range(a, z):
+            s = segs[k]
+            for b in range(B):
+                pool[s, b] *= e[k, b] * denom[b]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mix(t, lanes, use_inertia, nest):
+    """Step 4: each segment's product mix, the logit target moved towards with inertia (in place);
+    returns each segment's attractiveness sum (S, B), which the nested choice needs."""
     L, B = lanes.attr.shape
     target = np.empty((L, B))
     tot = np.empty(B)
     mix, seg_bounds = lanes.mix, lanes.seg_bounds
+    seg_tot = np.empty((seg_bounds.size - 1, B))
     for s in range(seg_bounds.size - 1):
         a, z = seg_bounds[s], seg_bounds[s + 1]
-        _segment_target(t, lanes.attr, lanes.launch_t, lanes.inv_ramp, a, z, target, tot)
+        _segment_target(t, lanes.attr, lanes.launch_t, lanes.inv_ramp, a, z, target, tot,
+                        nest.seg_pow[s], nest.inv_lam[s], seg_tot[s])
         if use_inertia:
             _segment_inertia(lanes.inertia, lanes.avail, mix, a, z, target, tot)
         else:
             for l in range(a, z):
                 for b in range(B):
                     mix[l, b] = target[l, b]
+    return seg_tot
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _segment_target(t, attr, launch_t, inv_ramp, a, z, target, tot):
-    """Lanes a..z-1 of one cell: attractiveness x launch ramp, normalised to shares."""
+def _segment_target(t, attr, launch_t, inv_ramp, a, z, target, tot, pow_, inv_lam, seg_tot):
+    """Lanes a..z-1 of one segment: attractiveness x launch ramp (** 1 / lambda under a nested
+    choice), normalised to shares; the sum before normalising goes to seg_tot (B,)."""
     B = tot.size
     tot[:] = 0.0
     for l in range(a, z):
         for b in range(B):
             ramp = min(max((t - launch_t[l, b] + 1.0) * inv_ramp[l, b], 0.0), 1.0)
             v = attr[l, b] * ramp
+            if pow_:
+                v = v ** inv_lam[b]
             target[l, b] = v
             tot[b] = v if l == a else tot[b] + v
     for b in range(B):
         x = tot[b]
+        seg_tot[b] = x
         tot[b] = _inv_pos(x)
     for l in range(a, z):
         for b in range(B):
@@ -188,20 +244,20 @@ def _demand(pool, lanes, access):
     """Demand per lane: the pool x the mix; where patients pay themselves, each payer channel's
     patients choose among the products they can afford."""
     L, B = lanes.mix.shape
-    mix, lane_cell = lanes.mix, lanes.cell
+    mix, lane_seg = lanes.mix, lanes.seg
     demand = np.empty((L, B))
     for l in range(L):
-        c = lane_cell[l]
+        s = lane_seg[l]
         for b in range(B):
-            demand[l, b] = pool[c, b] * mix[l, b]
+            demand[l, b] = pool[s, b] * mix[l, b]
     ax = access.lanes
     if ax.size:
         w = _affordable_weights(mix, access)
         for j in range(ax.size):
             l = ax[j]
-            c = lane_cell[l]
+            s = lane_seg[l]
             for b in range(B):
-                demand[l, b] = pool[c, b] * w[j, b]
+                demand[l, b] = pool[s, b] * w[j, b]
     return demand
 
 
@@ -328,8 +384,9 @@ def warm_up_engine() -> None:
     def i(*v: int) -> np.ndarray:
         return np.array(v, dtype=np.int64)
 
-    month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0)),
+    month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0)),
           Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1)), False,
+          Nest(np.zeros(1, np.bool_), f(1, 1), f(1, 1), i(), i(0), i(), f(1, 1)),
           Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1), np.int64), np.zeros((0, 0, 1)), i(), i(0)),
           Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1), np.zeros((2, 0, 1)), i()),
           Period(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1)))

@@ -82,7 +82,7 @@ def derive_numpy(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any) ->
     a = acc
     cell_demand = np.zeros((structure.NP, structure.C, market.size))
     if structure.L:
-        cell_demand[:, structure.seg_cell, :] = np.add.reduceat(a["demand"], structure.seg_starts, axis=1)
+        cell_demand[:, structure.cell_of_group, :] = np.add.reduceat(a["demand"], structure.cell_starts, axis=1)
     cells = {"eligible": keep(a["eligible"]), "addressable": keep(a.pop("addressable")),
              "demand": keep(cell_demand), "untreated": keep(a.pop("eligible") - cell_demand)}
     del cell_demand
@@ -143,7 +143,7 @@ def derive_compiled(market: BatchMarket, acc: dict[str, np.ndarray], dtype: Any)
              K.Money(c(p.fx.T), structure.lane_region, c(p.cogs.T), c(p.success.T), structure.lane_product, c(p.owner_coef.T),
                      c(p.partner_share.T), c(p.royalty.T), money_index(structure, p), acc["revenue_rep"], acc["cogs_paid"]),
              K.Books(company_groups(p.own_cp), company_groups(p.par_cp), c(market.state.pay.transpose(2, 1, 0)),
-                     structure.seg_bounds, structure.seg_cell),
+                     structure.cell_bounds, structure.cell_of_group),
              out)
     acc.clear()
 

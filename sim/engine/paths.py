@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Params fields a path may set, and what the flow must recompute in a month where one moves.
 AFFORDABILITY = "affordability"
 NET_PRICE = "net_price"
-RECOMPUTE = {"bass_ceiling": None, "growth": None, "aff_median": AFFORDABILITY, "gtn": NET_PRICE,
+RECOMPUTE = {"bass_ceiling": None, "seg_ceiling": None, "growth": None, "aff_median": AFFORDABILITY, "gtn": NET_PRICE,
              "fx": None, "cogs": None}
 
 

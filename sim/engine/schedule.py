@@ -51,7 +51,7 @@ def launch_action(market: BatchMarket, lane: int) -> Action:
     """A product's launch in one market: available from then on, unless withdrawn before."""
     structure, state = market.structure, market.state
     p, r, i = structure.lanes[lane]
-    c = int(structure.lane_cell[lane])
+    c, seg = int(structure.lane_cell[lane]), int(structure.lane_seg[lane])
     affordable = bool(market.params.lane_aff[lane])  # affordability only matters in regions with a curve
     fires = [market.calendar.trigger(n) for n in (f"launch:{p}/{r}/{i}", f"launch:{p}/{r}", f"launch:{p}")]
 
@@ -61,7 +61,7 @@ def launch_action(market: BatchMarket, lane: int) -> Action:
             idx, t = idx[ok], t[ok]
         state.avail[idx, lane] = True
         state.launch_t[idx, lane] = t
-        state.t0[idx, c] = np.minimum(state.t0[idx, c], t)
+        state.t0[idx, seg] = np.minimum(state.t0[idx, seg], t)  # the class's diffusion starts
         state.changed.mark((ENTRY,), affordable=affordable, cell=c)
         market.calendar.fire(fires, idx, t)
 

@@ -65,7 +65,7 @@ class MarketState:
     avail: np.ndarray  # (draw, lane) bool: launched and not withdrawn
     withdrawn: np.ndarray  # (draw, lane) bool
     launch_t: np.ndarray  # (draw, lane) month of launch (inf: not launched)
-    t0: np.ndarray  # (draw, cell) month of the cell's first launch (inf: none yet)
+    t0: np.ndarray  # (draw, segment) month of the segment's first launch (inf: none yet)
     safety: np.ndarray  # (draw, lane) attractiveness multiplier of safety shocks
     pay: np.ndarray  # (draw, company-product, period) deal payments
     changed: Changes = field(default_factory=Changes)

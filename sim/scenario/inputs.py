@@ -56,6 +56,7 @@ def scenario_inputs(scn: Scenario) -> Iterator[tuple[str, Any]]:
             yield f"indications.{i}.order_of_entry", ind.order_of_entry
     yield from _regions(scn)
     yield from _products(scn)
+    yield from _choices(scn)
     for eid, ev in scn.events.items():
         name = f"events.{eid}"
         for f in ev.VALUES:
@@ -98,6 +99,25 @@ def _products(scn: Scenario) -> Iterator[tuple[str, Any]]:
                 yield db + ".upfront", d.upfront
                 yield db + ".upfront_date", d.upfront_date
             yield from ((f"{db}.milestones[{j}].amount", m.amount) for j, m in enumerate(d.milestones))
+
+
+def _choices(scn: Scenario) -> Iterator[tuple[str, Any]]:
+    """A nested choice's inputs, in the engine's order: per market, the outside weight, nesting and
+    price utility; then each class's own uptake where a product of that class launches there."""
+    for i, ind in scn.indications.items():
+        if ind.choice is not None:
+            for _r in ind.markets:
+                yield from ((f"indications.{i}.choice.{k}", getattr(ind.choice, k)) for k in ("outside", "nesting", "price"))
+    for i, ind in scn.indications.items():
+        if ind.choice is None:
+            continue
+        present = {p.modality for p in scn.products.values() for pr in p.regions.values() if i in pr.launches}
+        for k, cls in ind.choice.classes.items():
+            if cls.uptake is not None and k in present:
+                name = f"indications.{i}.choice.classes.{k}.uptake"
+                yield name + ".p", cls.uptake.p
+                yield name + ".q", cls.uptake.q
+                yield from named_values(name + ".ceiling", cls.uptake.ceiling)
 
 
 def _lane(scn: Scenario, p: str, r: str, i: str) -> Iterator[tuple[str, Any]]:

@@ -180,13 +180,19 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
         elif isinstance(cur, dict | list):
             tag = isinstance(part, str) and (part.startswith("function-") or "[" in part
                                              or part in _UNION_TAGS)
-            if (n < len(loc) - 1 or part in _PATH_TAGS) and tag:
+            if (n < len(loc) - 1 or part in _PATH_TAGS or part == "[key]") and tag:
                 continue
             out.append(part)
             cur = None
         else:
             continue
     return tuple(out)
+
+
+def _expected_names(err: Any) -> list[str]:
+    """The names a literal_error allows (pydantic gives them as "'a', 'b' or 'c'")."""
+    expected = str(err.get("ctx", {}).get("expected", ""))
+    return [x.strip().strip("'") for x in expected.replace(" or ", ", ").split(",") if x.strip()]
 
 
 def _pydantic_problems(exc: ValidationError, data: dict[str, Any], origin: Origin) -> list[ScenarioError]:
@@ -207,6 +213,8 @@ def _pydantic_problems(exc: ValidationError, data: dict[str, Any], origin: Origi
         elif kind == "union_tag_invalid":
             tag = err.get("ctx", {}).get("tag", "")
             msg = f"unknown event type {tag!r}{did_you_mean(tag, EVENT_TYPES)}; {msg}"
+        elif kind == "literal_error" and err["loc"] and err["loc"][-1] == "[key]":  # a name from a fixed list
+            msg = f"unknown name '{loc[-1]}'{did_you_mean(str(loc[-1]), _expected_names(err))}; {msg}"
         elif kind in ("dict_type", "model_type", "model_attributes_type"):
             msg = f"expected a mapping of keys, got {err.get('input')!r}"
         key = (loc, msg)

@@ -33,6 +33,7 @@ from sim.scenario.numbers import (
     NonNeg,
     Number,
     Positive,
+    parse_number,
 )
 from sim.scenario.paths import path_of
 
@@ -103,6 +104,28 @@ class Market(Frozen):
     drop_out: Fraction | None = None
 
 
+MODALITIES = ("autologous_cart", "allogeneic_cart", "bispecific", "other")
+Modality = Literal["autologous_cart", "allogeneic_cart", "bispecific", "other"]
+NestingParam = Annotated[Any, BeforeValidator(lambda v: parse_number(v, 0.0, 1.0, "a nesting parameter", lo_open=True))]
+PriceUtility = Annotated[Any, BeforeValidator(lambda v: parse_number(v, -1e3, 0.0, "a price utility (0 or negative)"))]
+
+
+class ClassChoice(Frozen):
+    """A class of products (a modality) in an indication's nested choice: its own diffusion."""
+
+    uptake: Uptake | None = None  # default: the market's or the indication's
+
+
+class NestedChoice(Frozen):
+    """A nested logit between standard of care (the outside option) and the classes of products
+    (by modality), each class adopted at its own Bass pace from its first launch in a market."""
+
+    outside: NonNeg = 0.0  # weight of standard of care, on the scale of exp(sum of attribute x weight)
+    nesting: NestingParam = 1.0  # 1: a plain logit over all products; towards 0: classes substitute less
+    price: PriceUtility = 0.0  # utility per 100,000 of net price (reporting currency), regions without self-pay
+    classes: dict[Modality, ClassChoice] = {}
+
+
 class Indication(Frozen):
     """A disease and line of therapy: its markets per region, uptake, drop-out, choice settings."""
 
@@ -113,6 +136,7 @@ class Indication(Frozen):
     inertia: Fraction = 0.0  # share of last month's product mix kept each month
     order_of_entry: NonNeg = 0.0  # attractiveness x rank^-e (Urban et al.: e ~ 0.5)
     weights: dict[str, Number] | None = None
+    choice: NestedChoice | None = None  # without it: one pool of all products, no outside option
 
     @model_validator(mode="after")
     def _uptake_everywhere(self) -> Indication:
@@ -195,7 +219,7 @@ class Product(Frozen):
 
     company: str
     target: str
-    modality: Literal["autologous_cart", "allogeneic_cart", "bispecific", "other"] = "autologous_cart"
+    modality: Modality = "autologous_cart"
     attributes: dict[str, Number] = {}
     ramp_months: NonNeg = 12.0
     manufacturing_success: Fraction = 1.0
