@@ -134,7 +134,7 @@ CASES: dict[str, Bad] = {
                                 "events.ro.date"),
     "sites_out_of_order": Bad(setp("regions.US.sites", [{"date": "2023-01", "value": 0.9},
                                                         {"date": "2021-01", "value": 0.5}]),
-                              ("increasing date order",), "regions.US"),
+                              ("increasing date order",), "regions.US.sites"),
     "date_distribution_reversed": Bad(setp(f"{L}.date", {"dist": "uniform", "min": "2022-06", "max": "2021-06"}),
                                       ("min <= max",), f"{L}.date"),
     "impossible_calendar_date": Bad(ex("start: 2018-01", "start: 2018-02-30"), ("start",),

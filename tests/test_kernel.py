@@ -154,13 +154,13 @@ def test_warm_up_loads_every_signature_a_run_uses(tmp_path) -> None:
 
     code = f"""
 import numpy as np
-from sim.engine import derive, kernels as kernel
+from sim.engine import derive, kernels as kernel, refresh
 from sim.results import kernels as summary
 from sim.runner.pool import warm_up_kernels
 from sim.sampling import rng, tables
 warm_up_kernels()
 KERNELS = {{"month": kernel, "group_sums": summary, "row_stats": summary, "hashed_uniforms": rng,
-           "table_interp": tables, "refresh_attr": kernel, "refresh_reach": kernel, "refresh_ranks": kernel,
+           "table_interp": tables, "refresh_attr": refresh, "refresh_reach": refresh, "refresh_ranks": refresh,
            "finish": derive}}
 before = {{f: len(getattr(m, f).signatures) for f, m in KERNELS.items()}}
 from sim import run

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.engine.formulas import whole_months
 from sim.engine.inputs import Sampler
 from sim.engine.structure import Structure
 from sim.sampling.rng import uniforms
@@ -26,15 +27,6 @@ from sim.scenario.inputs import GATE_SUFFIX, has_gate
 from sim.scenario.refs import trigger_name
 
 Action = Callable[[np.ndarray, np.ndarray], None]  # (draw indices, months) -> None
-
-
-def whole_months(x: np.ndarray) -> np.ndarray:
-    """The month a sampled date or lag falls in: the nearest (half up), not the floor.
-
-    Flooring never reached a range's last month and put every uncertain date about half a
-    month early; the nearest month covers the range and keeps the stated mean.
-    """
-    return np.floor(np.asarray(x) + 0.5)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import numpy as np
 from typing_extensions import override
 
 from sim.engine import kernels as K
+from sim.engine import refresh as R
 from sim.engine.flow import Flow
 
 if TYPE_CHECKING:
@@ -41,14 +42,14 @@ class CompiledFlow(Flow):
         structure = self.market.structure
         changed = np.zeros(structure.C, dtype=np.bool_)
         changed[list(self.changed.rank_cells)] = True
-        K.refresh_ranks(self.market.state.launch_t.T, structure.seg_bounds, structure.seg_cell, changed, self.rank_table,
+        R.refresh_ranks(self.market.state.launch_t.T, structure.seg_bounds, structure.seg_cell, changed, self.rank_table,
                         self.rank_mult.T)
 
     @override
     def update_reach(self) -> None:
         self.afford_avail, self.channel_share = np.empty_like(self.afford), np.empty_like(self.afford)
         self.band_order = np.empty(self.afford.shape, dtype=np.int64)
-        K.refresh_reach(self.afford, self.market.state.avail.T, self.aff_ix, self.aff_bounds,
+        R.refresh_reach(self.afford, self.market.state.avail.T, self.aff_ix, self.aff_bounds,
                         self.market.state.share.transpose(2, 1, 0), self.afford_avail, self.band_order,
                         self.channel_share)
 
@@ -56,7 +57,7 @@ class CompiledFlow(Flow):
     def update_attractiveness(self) -> None:
         state, av = self.market.state, self.market.state.avail.T
         self.avail_T, self.attr_T, self.hazard_eff_T = (np.empty(av.shape) for _ in range(3))
-        K.refresh_attr(av, self.base_T, self.rank_mult.T, state.safety.T, self.hazard_T,
+        R.refresh_attr(av, self.base_T, self.rank_mult.T, state.safety.T, self.hazard_T,
                        self.avail_T, self.attr_T, self.hazard_eff_T)
 
     @override
@@ -77,14 +78,17 @@ class CompiledFlow(Flow):
         self.moving.apply(t)
         self.refresh()
         aff = self.aff_ix.size > 0
-        money = self.moving.books_money
+        money, lines = self.moving.books_money, self.lines.active
         if money:  # what this month serves on the lanes booking money month by month
             ml = self.moving.money_lanes
             served_before = acc["served"][per][ml]
+        if lines:
+            self.lines.update(t)
+            served_all = acc["served"][per].copy()
         K.month(
             t,
             K.Cells(p.eligible0.T, growth_t, bass_e, p.seg_ceiling.T, p.seg_p.T, p.seg_q.T, self.sites_T[t],
-                    self.cell_region, self.seg_cell),
+                    self.cell_region, self.seg_cell, lines, self.lines.extra),
             K.Lanes(self.attr_T, state.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T, self.mix.T,
                     self.lane_seg, structure.seg_bounds),
             self.use_inertia,
@@ -97,3 +101,5 @@ class CompiledFlow(Flow):
                      acc["revenue_local"][per], acc["eligible"][per], acc["addressable"][per]))
         if money:
             self.moving.book(acc, per, acc["served"][per][ml] - served_before, self.net_price_succ[ml])
+        if lines:
+            self.lines.record(t, (acc["served"][per] - served_all) * self.succ_T)

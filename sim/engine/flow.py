@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.engine import formulas as F
 from sim.engine.inputs import by_draw
+from sim.engine.lines import LineFlows
 from sim.engine.paths import MovingInputs, money_lanes
 from sim.engine.queue import new_ages, serve_capped
 
@@ -100,6 +101,7 @@ class Flow:
         structure, p, size = market.structure, market.params, market.size
         self.moving = MovingInputs(market)
         self.moving.apply(0)  # month 0's values of the inputs that follow a path
+        self.lines = LineFlows(market)
         # lanes in regions with an affordability curve, by segment
         self.aff_ix = np.flatnonzero(p.lane_aff)
         aff_starts, _ = _groups(structure.lane_seg[self.aff_ix])
@@ -278,6 +280,9 @@ class Flow:
         growth_t = np.exp(self.log_growth_T * (t / 12.0))
         self.moving.growth_factor(t, growth_t)
         elig = p.eligible0.T * growth_t * (1.0 / 12.0)
+        if self.lines.active:  # patients from earlier lines of therapy, launch boluses
+            self.lines.update(t)
+            elig = self.lines.eligible(elig)
         # 4 (first: the nested choice needs each class's attractiveness): product mix, a logit on
         # attractiveness x entry order x launch ramp within each segment, moving with inertia
         attract = self.attr_T * F.launch_ramp(t - state.launch_t.T, self.inv_ramp_T)
@@ -343,6 +348,8 @@ class Flow:
         acc["revenue_local"][per] += served * self.net_price_succ
         acc["eligible"][per] += elig
         acc["addressable"][per] += pool
+        if self.lines.active:
+            self.lines.record(t, served * self.succ_T)
         if self.moving.books_money:
             ml = self.moving.money_lanes
             self.moving.book(acc, per, served[ml], self.net_price_succ[ml])

@@ -31,3 +31,12 @@ def launch_ramp(months_since_launch: np.ndarray, inv_ramp_months: np.ndarray) ->
     """Linear ramp of a product's attractiveness from launch to full after 1 / inv_ramp_months months
     (inverse given so a ramp of 0 months is inf: full from the launch month; -inf before launch -> 0)."""
     return np.clip((np.asarray(months_since_launch, dtype=float) + 1.0) * inv_ramp_months, 0.0, 1.0)
+
+
+def whole_months(x: np.ndarray) -> np.ndarray:
+    """The month a sampled date or lag falls in: the nearest (half up), not the floor.
+
+    Flooring never reached a range's last month and put every uncertain date about half a
+    month early; the nearest month covers the range and keeps the stated mean.
+    """
+    return np.floor(np.asarray(x) + 0.5)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.lines import BolusSpec, LineLink, sample_lines
 from sim.engine.paths import Varying, path_series, take
 from sim.engine.state import MarketState
 from sim.engine.structure import Structure
@@ -106,6 +107,9 @@ class Params:
     price_coef: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     # inputs that follow a time path: their columns above hold month 0 (sim.engine.paths)
     varying: list[Varying] = field(default_factory=list)
+    # patients flowing between lines of therapy, launch boluses (sim.engine.lines)
+    line_links: list[LineLink] = field(default_factory=list)
+    boluses: list[BolusSpec] = field(default_factory=list)
 
 
 def sample_inputs(structure: Structure, sampler: Sampler) -> tuple[Params, MarketState]:
@@ -120,8 +124,9 @@ def sample_inputs(structure: Structure, sampler: Sampler) -> tuple[Params, Marke
     has_aff = regions["has_aff"]
     deals = _deals(structure, sampler)
     choice = _choice(structure, sampler, cells, lanes.pop("cell_max_util"), varying)
+    links, boluses = sample_lines(structure, sampler)
     params = Params(**cells, **regions, **products, **lanes, lane_aff=has_aff[structure.lane_region], **deals,
-                    **choice, varying=varying)
+                    **choice, varying=varying, line_links=links, boluses=boluses)
     state.pay = np.zeros((size, len(structure.company_products), structure.NP))
     return params, state
 

@@ -33,7 +33,8 @@ class Cells(NamedTuple):
     """Cells (C, B): eligible at start, exp(growth x years) this month; segments (S, B):
     exp(-(p + q) tau) this month (both exps computed by numpy, as in the reference), Bass
     ceiling, p and q; the sites reach (R, B) this month; each cell's region (C,), each
-    segment's cell (S,)."""
+    segment's cell (S,); whether there are extra eligible patients (C, B) from earlier lines of
+    therapy and launch boluses this month (sim.engine.lines), and those."""
 
     eligible0: np.ndarray
     growth_t: np.ndarray
@@ -44,6 +45,8 @@ class Cells(NamedTuple):
     sites_t: np.ndarray
     region: np.ndarray
     seg_cell: np.ndarray
+    has_extra: bool
+    extra: np.ndarray
 
 
 class Nest(NamedTuple):
@@ -128,19 +131,24 @@ def month(t, cells, lanes, use_inertia, nest, access, supply, acc):
 def _pool(cells, nest, seg_tot, acc):
     """Steps 1-3: eligible patients, class uptake (Bass), site access and, under a nested choice,
     the class's share against standard of care: the addressable pool of each segment (S, B)."""
-    e0, growth_t, bass_e, bm, bp, bq, sites_t, region, seg_cell = cells  # locals: loads hoisted out of the loops
+    e0, growth_t, bass_e, bm, bp, bq, sites_t, region, seg_cell, has_extra, extra = cells  # locals: loads hoisted
     acc_eligible, acc_addressable = acc.eligible, acc.addressable
     C, B = e0.shape
     S = bm.shape[0]
     pool = np.empty((S, B))
     for c in range(C):
         for b in range(B):
-            acc_eligible[c, b] += e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
+            elig = e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
+            if has_extra:
+                elig = max(elig + extra[c, b], 0.0)
+            acc_eligible[c, b] += elig
     for s in range(S):
         c = seg_cell[s]
         r = region[c]
         for b in range(B):
             elig = e0[c, b] * growth_t[c, b] * (1.0 / 12.0)
+            if has_extra:
+                elig = max(elig + extra[c, b], 0.0)
             e = bass_e[s, b]
             f = (1.0 - e) / (1.0 + (bq[s, b] / bp[s, b]) * e)
             pool[s, b] = elig * (bm[s, b] * f) * sites_t[r, b]
@@ -319,61 +327,6 @@ def _serve(t, demand, avail, supply, acc):
             acc_revenue[l, b] += sv * nps[l, b]
 
 
-@njit(cache=True, nogil=True)
-def refresh_attr(avail, base, rank, safety, hazard, avail_f, attr, hazard_eff):
-    """Flow.update_attractiveness in one pass (the same products in the same order): availability
-    as 0/1, attractiveness of what is available, drop-out hazard (1 for what is not)."""
-    L, B = avail.shape
-    for l in range(L):
-        for b in range(B):
-            on = avail[l, b]
-            a = 1.0 if on else 0.0
-            avail_f[l, b] = a
-            attr[l, b] = ((a * base[l, b]) * rank[l, b]) * safety[l, b]
-            hazard_eff[l, b] = hazard[l, b] if on else 1.0
-
-
-@njit(cache=True, nogil=True)
-def refresh_reach(afford, avail, ax, aff_bounds, share, afford_avail, order, channel_share):
-    """Flow.update_reach in one pass: the share able to pay each available lane, each cell's
-    lanes sorted from most to least affordable (stable, as numpy's), the channel shares."""
-    K, A, B = afford.shape
-    for k in range(K):
-        for s in range(aff_bounds.size - 1):
-            a, z = aff_bounds[s], aff_bounds[s + 1]
-            for b in range(B):
-                for j in range(a, z):
-                    v = afford[k, j, b] * (1.0 if avail[ax[j], b] else 0.0)
-                    afford_avail[k, j, b] = v
-                    channel_share[k, j, b] = share[k, ax[j], b]
-                    r = j  # insertion sort, descending; equal values keep their lane order
-                    while r > a and afford_avail[k, order[k, r - 1, b], b] < v:
-                        order[k, r, b] = order[k, r - 1, b]
-                        r -= 1
-                    order[k, r, b] = j
-
-
-@njit(cache=True, nogil=True)
-def refresh_ranks(launch_t, seg_bounds, seg_cell, changed, mult, rank_mult):
-    """Flow.update_ranks for the cells in `changed`: a lane's entry rank is 1 + the number
-    of lanes of its cell launched strictly earlier (ties share a rank); its multiplier is read
-    from `mult[cell, rank - 1, draw]`, the rank ** -elasticity numpy computed per batch."""
-    B = launch_t.shape[1]
-    for s in range(seg_bounds.size - 1):
-        c = seg_cell[s]
-        if not changed[c]:
-            continue
-        a, z = seg_bounds[s], seg_bounds[s + 1]
-        for l in range(a, z):
-            for b in range(B):
-                x = launch_t[l, b]
-                r = 0
-                for j in range(a, z):
-                    if launch_t[j, b] < x:
-                        r += 1
-                rank_mult[l, b] = mult[c, r, b]
-
-
 def warm_up_engine() -> None:
     """Load every engine kernel from numba's cache with the argument types a batch passes (tiny
     arrays), so a worker pays the loading while the parent still reads the scenario.
@@ -384,13 +337,15 @@ def warm_up_engine() -> None:
     def i(*v: int) -> np.ndarray:
         return np.array(v, dtype=np.int64)
 
-    month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0)),
+    month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0), False, f(1, 1)),
           Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1)), False,
           Nest(np.zeros(1, np.bool_), f(1, 1), f(1, 1), i(), i(0), i(), f(1, 1)),
           Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1), np.int64), np.zeros((0, 0, 1)), i(), i(0)),
           Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1), np.zeros((2, 0, 1)), i()),
           Period(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1)))
     on = np.ones((1, 1), np.bool_)
+    from sim.engine.refresh import refresh_attr, refresh_ranks, refresh_reach
+
     refresh_attr(on, f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1))
     refresh_reach(f(1, 1, 1), on, i(0), i(0, 1), f(1, 1, 1), f(1, 1, 1), np.zeros((1, 1, 1), np.int64), f(1, 1, 1))
     refresh_ranks(f(1, 1), i(0, 1), i(0), on[0], f(1, 1, 1), f(1, 1))

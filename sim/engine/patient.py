@@ -167,6 +167,7 @@ class PatientSim:
         for t in range(structure.T + 1):
             if t > 0:
                 self._end_month(t - 1)
+                flow.lines.record(t - 1, self.m_infused[:, t - 1:t].astype(float))  # its own patients
             if t == structure.T:
                 break
             self.month = t

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.engine.calendar import Action, whole_months
+from sim.engine.calendar import Action
 from sim.engine.events import event_action
+from sim.engine.formulas import whole_months
 from sim.engine.state import ENTRY, PRICE
 
 if TYPE_CHECKING:

@@ -80,9 +80,45 @@ def _weights(scn: Scenario) -> list[tuple[Loc, str]]:
             if w not in attrs:
                 out.append((("indications", iname, "weights", w),
                             f"no product has attribute '{w}'{did_you_mean(w, attrs)}"))
+    out += _feeds(scn)
     for w in scn.preference.weights:
         if w not in attrs:
             out.append((("preference", "weights", w), f"no product has attribute '{w}'{did_you_mean(w, attrs)}"))
+    return out
+
+
+def _feeds(scn: Scenario) -> list[tuple[Loc, str]]:
+    """Line flows go to another indication sharing a region, and never back to where they started."""
+    out: list[tuple[Loc, str]] = []
+    inds = set(scn.indications)
+    for iname, ind in scn.indications.items():
+        for later in ind.feeds:
+            loc: Loc = ("indications", iname, "feeds", later)
+            if later not in inds:
+                out.append((loc, f"unknown indication '{later}'{did_you_mean(later, inds - {iname})}"))
+            elif later == iname:
+                out.append((loc, "a line cannot feed itself; name a later line of therapy"))
+            elif not set(ind.markets) & set(scn.indications[later].markets):
+                out.append((loc, f"'{iname}' and '{later}' share no region, so no patient can flow between them"))
+    seen: dict[str, int] = {}  # 0 visiting, 1 done
+
+    def visit(i: str, path: list[str]) -> None:
+        seen[i] = 0
+        for later in scn.indications[i].feeds:
+            if later not in inds or later == i:
+                continue
+            if seen.get(later) == 0:
+                cycle = path[path.index(later):] + [i, later] if later in path else [i, later]
+                out.append((("indications", i, "feeds", later),
+                            f"line flows form a cycle ({' -> '.join(dict.fromkeys(cycle))} -> {later}); "
+                            "patients must flow from earlier to later lines"))
+            elif later not in seen:
+                visit(later, path + [i])
+        seen[i] = 1
+
+    for i in scn.indications:
+        if i not in seen:
+            visit(i, [])
     return out
 
 

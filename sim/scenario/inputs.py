@@ -57,6 +57,7 @@ def scenario_inputs(scn: Scenario) -> Iterator[tuple[str, Any]]:
     yield from _regions(scn)
     yield from _products(scn)
     yield from _choices(scn)
+    yield from _lines(scn)
     for eid, ev in scn.events.items():
         name = f"events.{eid}"
         for f in ev.VALUES:
@@ -118,6 +119,19 @@ def _choices(scn: Scenario) -> Iterator[tuple[str, Any]]:
                 yield name + ".p", cls.uptake.p
                 yield name + ".q", cls.uptake.q
                 yield from named_values(name + ".ceiling", cls.uptake.ceiling)
+
+
+def _lines(scn: Scenario) -> Iterator[tuple[str, Any]]:
+    """Line flows between indications, then launch boluses (the engine's order)."""
+    for i, ind in scn.indications.items():
+        for later, feed in ind.feeds.items():
+            base = f"indications.{i}.feeds.{later}"
+            yield from ((f"{base}.{k}", getattr(feed, k)) for k in ("relapse", "standard_of_care", "lag_months"))
+    for i, ind in scn.indications.items():
+        for r, mk in ind.markets.items():
+            if mk.bolus is not None:
+                yield f"indications.{i}.markets.{r}.bolus.patients", mk.bolus.patients
+                yield f"indications.{i}.markets.{r}.bolus.months", mk.bolus.months
 
 
 def _lane(scn: Scenario, p: str, r: str, i: str) -> Iterator[tuple[str, Any]]:

@@ -95,6 +95,15 @@ class Uptake(Frozen):
     ceiling: FractionPath
 
 
+class Bolus(Frozen):
+    """Prevalent patients who are eligible when the market's first product launches: spread evenly
+    over `months` from then on, on top of the yearly incident patients (they pass through uptake,
+    site reach and choice like them)."""
+
+    patients: Count
+    months: Annotated[Any, BeforeValidator(lambda v: parse_number(v, 1.0, 600.0, "a number of months"))] = 12.0
+
+
 class Market(Frozen):
     """One region x indication: eligible patients per year (at scenario start) and growth."""
 
@@ -102,6 +111,19 @@ class Market(Frozen):
     growth: ChangePath = 0.0  # yearly
     uptake: Uptake | None = None
     drop_out: Fraction | None = None
+    bolus: Bolus | None = None
+
+
+class LineFeed(Frozen):
+    """How treating this line changes a later line's eligible patients, in each region where both
+    have a market: of the patients infused here, `relapse` reach the later line `lag_months` later
+    (the others do not), where under standard of care `standard_of_care` of them would have (the
+    later line's `eligible` counts those). Each month the later line gains (relapse -
+    standard_of_care) x the patients infused here lag_months before: earlier-line use shrinks it."""
+
+    relapse: Fraction
+    standard_of_care: Fraction
+    lag_months: Annotated[Any, BeforeValidator(lambda v: parse_number(v, 0.5, 600.0, "a lag of at least one month"))]
 
 
 MODALITIES = ("autologous_cart", "allogeneic_cart", "bispecific", "other")
@@ -137,6 +159,7 @@ class Indication(Frozen):
     order_of_entry: NonNeg = 0.0  # attractiveness x rank^-e (Urban et al.: e ~ 0.5)
     weights: dict[str, Number] | None = None
     choice: NestedChoice | None = None  # without it: one pool of all products, no outside option
+    feeds: dict[str, LineFeed] = {}  # later lines of therapy that this one's treated patients reach
 
     @model_validator(mode="after")
     def _uptake_everywhere(self) -> Indication:
