@@ -162,6 +162,11 @@ def test_a_rising_affordability_median_lets_more_patients_pay(tmp_path) -> None:
 
 def _everything_moves():
     d = _self_pay(base_scenario())
+    d["regions"]["US"]["payers"]["cash"]["share"] = _pts(("2020-01", 0.9), ("2023-01", 0.6))
+    d["regions"]["US"]["payers"]["hmb"] = {"share": _pts(("2020-01", 0.1), ("2023-01", 0.4)), "covers": ["B"],
+                                           "out_of_pocket": {"interpolation": "step", "points": _pts(
+                                               ("2020-01", 0.7), ("2022-01", {"dist": "uniform", "min": 0.2,
+                                                                              "max": 0.5}))}}
     d["end"] = "2023-12"
     d["regions"]["US"]["affordability"] = {"median": _pts(("2020-01", 80000.0), ("2023-01", 300000.0))}
     d["regions"]["US"]["fx"] = {"interpolation": "step",
@@ -174,6 +179,8 @@ def _everything_moves():
     d["products"]["A"]["regions"]["US"]["gross_to_net"] = _pts(("2020-01", 0.0), ("2022-01", 0.2))
     d["products"]["B"] = {"company": "CoB", "target": "BCMA", "ramp_months": 3,
                           "regions": {"US": {"price": 60000.0, "launches": {"X": "2021-03"}}}}
+    d["events"] = {"list": {"type": "reimbursement", "product": "A", "region": "US", "channel": "hmb",
+                            "date": {"dist": "uniform", "min": "2021-01", "max": "2023-01"}}}
     return d
 
 
@@ -238,3 +245,71 @@ def test_a_bad_path_is_refused_with_its_field_path(tmp_path, case) -> None:
     text = str(exc.value.render() if hasattr(exc.value, "render") else exc.value)
     assert f"at '{where}'" in text and expected in text, text
     assert "scenario.yaml:" in text
+
+
+# --- payer channels: shares and out-of-pocket shares that move ---------------------------------
+
+PRICE = 300000.0
+
+
+def _payers(cash_share, hmb_share, hmb_oop, events=None):
+    d = base_scenario()
+    d["regions"]["US"]["affordability"] = {"median": 100000.0, "sigma": 1.0}
+    d["regions"]["US"]["payers"] = {"cash": {"share": cash_share, "out_of_pocket": 1.0},
+                                    "hmb": {"share": hmb_share, "out_of_pocket": hmb_oop}}
+    d["products"]["A"]["regions"]["US"]["price"] = PRICE
+    if events:
+        d["events"] = events
+    return d
+
+
+def _able(oop):
+    from scipy.stats import lognorm
+
+    return lognorm.sf(np.asarray(oop) * PRICE, 1.0, scale=100000.0)
+
+
+def _treated_share(tmp_path, d, name="s.yaml"):
+    st, out = _run(tmp_path, d, name=name)
+    return out.lanes["demand"][0, 0] / out.cells["addressable"][0, 0]
+
+
+def test_payer_channel_shares_follow_their_paths_rescaled_to_one(tmp_path) -> None:
+    # the city insurance's share grows 0.1 -> 0.5 over 2020-07..2021-07; cash stays 0.9 as given,
+    # so each month's shares are (0.9, h) / (0.9 + h)
+    hmb = _pts(("2020-07", 0.1), ("2021-07", 0.5))
+    share = _treated_share(tmp_path, _payers(0.9, hmb, 0.2))
+    h = np.interp(np.arange(MONTHS), [6, 18], [0.1, 0.5])
+    expected = (0.9 * _able(1.0) + h * _able(0.2)) / (0.9 + h)
+    np.testing.assert_allclose(share, expected, rtol=1e-9)
+
+
+def test_an_out_of_pocket_path_moves_who_can_pay(tmp_path) -> None:
+    oop = {"interpolation": "step", "points": _pts(("2020-01", 0.8), ("2021-01", 0.3))}
+    share = _treated_share(tmp_path, _payers(0.5, 0.5, oop))
+    expected = 0.5 * _able(1.0) + 0.5 * np.where(np.arange(MONTHS) < 12, _able(0.8), _able(0.3))
+    np.testing.assert_allclose(share, expected, rtol=1e-9)
+
+
+def test_an_event_that_sets_channel_shares_holds_them_against_the_path(tmp_path) -> None:
+    hmb = _pts(("2020-01", 0.1), ("2022-01", 0.5))
+    ev = {"reimb": {"type": "reimbursement", "product": "A", "region": "US", "channel": "hmb", "date": "2021-01",
+                    "channel_share": 0.3, "out_of_pocket": 0.1}}
+    share = _treated_share(tmp_path, _payers(0.9, hmb, 0.2, ev))
+    t = np.arange(MONTHS)
+    h = np.interp(t, [0, 24], [0.1, 0.5])
+    before = (0.9 * _able(1.0) + h * _able(0.2)) / (0.9 + h)
+    after = 0.7 * _able(1.0) + 0.3 * _able(0.1)
+    np.testing.assert_allclose(share, np.where(t < 12, before, after), rtol=1e-9)
+
+
+def test_a_listing_without_its_own_out_of_pocket_follows_the_channels_path(tmp_path) -> None:
+    oop = {"interpolation": "step", "points": _pts(("2020-01", 0.8), ("2022-01", 0.3))}
+    d = _payers(0.5, 0.5, oop)
+    d["regions"]["US"]["payers"]["hmb"]["covers"] = "none"  # A is listed in 2021-01
+    d["events"] = {"list": {"type": "reimbursement", "product": "A", "region": "US", "channel": "hmb",
+                            "date": "2021-01"}}
+    share = _treated_share(tmp_path, d)
+    t = np.arange(MONTHS)
+    hmb_oop = np.where(t < 12, 1.0, np.where(t < 24, 0.8, 0.3))  # not covered, then the channel's path
+    np.testing.assert_allclose(share, 0.5 * _able(1.0) + 0.5 * _able(hmb_oop), rtol=1e-9)

@@ -20,6 +20,7 @@ from typing_extensions import override
 from sim.engine.calendar import Action
 from sim.engine.state import ATTRACTIVENESS, AVAILABILITY, CAPACITY, PAYMENTS, PRICE
 from sim.scenario import events as spec
+from sim.scenario.paths import is_path
 
 if TYPE_CHECKING:
     from sim.engine.market import BatchMarket
@@ -93,15 +94,21 @@ class ReimbursementHandler(EventHandler):
         self.channel = list(market.scenario.regions[ev.region].payers).index(ev.channel)
         ch = market.scenario.regions[ev.region].payers[ev.channel]
         self.cut = self.value(ev.price_cut, "price_cut")
-        self.oop = self.value(ev.out_of_pocket if ev.out_of_pocket is not None else ch.out_of_pocket, "out_of_pocket")
+        # without an own out-of-pocket share the product takes the channel's, following its path if it has one
+        self.follows = ev.out_of_pocket is None and is_path(ch.out_of_pocket)
+        self.oop = (np.zeros(market.size) if self.follows else
+                    self.value(ev.out_of_pocket if ev.out_of_pocket is not None else ch.out_of_pocket, "out_of_pocket"))
+        self.region = structure.regions.index(ev.region)
         self.new_share = self.value(ev.channel_share, "channel_share") if ev.channel_share is not None else None
 
     @override
     def apply(self, idx: np.ndarray, t: np.ndarray) -> None:
         s, k, ii = self.state, self.channel, idx[:, None]
         s.price[ii, self.lanes] *= (1.0 - self.cut[idx])[:, None]
-        s.oop[ii, self.lanes, k] = self.oop[idx][:, None]
+        s.oop[ii, self.lanes, k] = self.oop[idx][:, None]  # a path's value comes at the month's start
+        s.oop_follows[ii, self.lanes, k] = self.follows
         if self.new_share is not None:
+            s.share_set[idx, self.region] = True
             rl = self.region_lanes[None, :]
             old = s.share[ii, rl, k]
             scale = np.divide(1.0 - self.new_share[idx][:, None], 1.0 - old, out=np.zeros_like(old), where=old < 1.0)

@@ -107,6 +107,8 @@ class Params:
     price_coef: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     # inputs that follow a time path: their columns above hold month 0 (sim.engine.paths)
     varying: list[Varying] = field(default_factory=list)
+    # region -> (draw, channel) payer shares as given, where a channel's share follows a path
+    payer_raw: dict[int, np.ndarray] = field(default_factory=dict)
     # patients flowing between lines of therapy, launch boluses (sim.engine.lines)
     line_links: list[LineLink] = field(default_factory=list)
     boluses: list[BolusSpec] = field(default_factory=list)
@@ -125,8 +127,10 @@ def sample_inputs(structure: Structure, sampler: Sampler) -> tuple[Params, Marke
     deals = _deals(structure, sampler)
     choice = _choice(structure, sampler, cells, lanes.pop("cell_max_util"), varying)
     links, boluses = sample_lines(structure, sampler)
-    params = Params(**cells, **regions, **products, **lanes, lane_aff=has_aff[structure.lane_region], **deals,
-                    **choice, varying=varying, line_links=links, boluses=boluses)
+    payer_raw: dict[int, np.ndarray] = lanes.pop("payer_raw")
+    arrays: dict[str, Any] = {**cells, **regions, **products, **lanes, **deals, **choice}
+    params = Params(**arrays, lane_aff=has_aff[structure.lane_region], varying=varying, payer_raw=payer_raw,
+                    line_links=links, boluses=boluses)
     state.pay = np.zeros((size, len(structure.company_products), structure.NP))
     return params, state
 
@@ -192,7 +196,7 @@ def _products(structure: Structure, sampler: Sampler, varying: list[Varying]) ->
 
 
 def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity: np.ndarray,
-           varying: list[Varying]) -> tuple[dict[str, np.ndarray], MarketState]:
+           varying: list[Varying]) -> tuple[dict[str, Any], MarketState]:
     scn, size, L, K = structure.scenario, sampler.size, structure.L, structure.K
     value = sampler.value
     price, gtn, price_change = by_draw(size, L), by_draw(size, L), by_draw(size, L)
@@ -215,24 +219,46 @@ def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity:
             wv = value(w, f"indications.{i}.weights.{a}" if own is not None else f"preference.weights.{a}")
             util[:, l] += wv * value(prod.attributes[a], f"products.{p}.attributes.{a}")
         for k, (cname, ch) in enumerate(scn.regions[r].payers.items()):
-            share[:, l, k] = value(ch.share, f"regions.{r}.payers.{cname}.share")
-            if ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers):
-                oop[:, l, k] = value(ch.out_of_pocket, f"regions.{r}.payers.{cname}.out_of_pocket")
+            cb = f"regions.{r}.payers.{cname}"
+            share[:, l, k] = _payer(sampler, ch.share, cb + ".share", structure, "payer_share", r, k, varying)
+            covered = ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers)
+            if covered or is_path(ch.out_of_pocket):  # a path also reaches products a listing adds
+                o = _payer(sampler, ch.out_of_pocket, cb + ".out_of_pocket", structure, "payer_oop", r, k, varying)
+                if covered:
+                    oop[:, l, k] = o
     cell_max = np.zeros((size, structure.C))
     if L:  # logit attractiveness, shifted by each cell's largest utility so exp cannot overflow
         cmax = np.maximum.reduceat(util, structure.cell_starts, axis=1)
         cell_max[:, structure.cell_of_group] = cmax
         base_attr[...] = np.exp(util - cell_max[:, structure.lane_cell])
+    # each region's channel shares as given, before rescaling (a payer path rescales them monthly)
+    payer_raw = {r: share[:, int(np.flatnonzero(structure.lane_region == r)[0]), :].copy()
+                 for r in {v.col // K for v in varying if v.field == "payer_share"}}
     tot = share.sum(axis=2, keepdims=True)
     np.divide(share, tot, out=share, where=tot > 0)
     lanes = {"ramp_months": ramp_p[:, structure.lane_product], "gtn": gtn, "price_change": price_change,
-             "base_attr": base_attr, "cell_max_util": cell_max}
+             "base_attr": base_attr, "cell_max_util": cell_max, "payer_raw": payer_raw}
     state = MarketState(
         capacity=capacity, price=price, share=share, oop=oop,
         avail=by_draw(size, L, fill=False, dtype=bool), withdrawn=by_draw(size, L, fill=False, dtype=bool),
         launch_t=by_draw(size, L, fill=np.inf), t0=by_draw(size, structure.S, fill=np.inf),
-        safety=by_draw(size, L, fill=1.0), pay=np.zeros(0))
+        safety=by_draw(size, L, fill=1.0), pay=np.zeros(0),
+        oop_follows=np.zeros((size, L, K), dtype=bool), share_set=np.zeros((size, len(structure.regions)), dtype=bool))
     return lanes, state
+
+
+def _payer(sampler: Sampler, spec: Any, name: str, structure: Structure, field: str, region: str, k: int,
+           varying: list[Varying]) -> np.ndarray:
+    """A payer channel's share or out-of-pocket share at month 0; a path is registered once per
+    region and channel (column region x K + channel) and applied to the state (sim.engine.paths)."""
+    if not is_path(spec):
+        return sampler.value(spec, name)
+    col = structure.regions.index(region) * structure.K + k
+    for v in varying:
+        if v.field == field and v.col == col:
+            return v.values[0].copy()
+    take(sampler, spec, name, structure, field, col, varying)
+    return varying[-1].values[0].copy()
 
 
 def _choice(structure: Structure, sampler: Sampler, cells: dict[str, np.ndarray], cell_max: np.ndarray,

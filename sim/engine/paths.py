@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 # Params fields a path may set, and what the flow must recompute in a month where one moves.
 AFFORDABILITY = "affordability"
 NET_PRICE = "net_price"
-RECOMPUTE = {"bass_ceiling": None, "seg_ceiling": None, "growth": None, "aff_median": AFFORDABILITY, "gtn": NET_PRICE,
+STATE = ("payer_share", "payer_oop")  # paths of the market's state (events change it too)
+RECOMPUTE = {"payer_share": AFFORDABILITY, "payer_oop": AFFORDABILITY, "bass_ceiling": None, "seg_ceiling": None, "growth": None, "aff_median": AFFORDABILITY, "gtn": NET_PRICE,
              "fx": None, "cogs": None}
 
 
@@ -85,7 +86,8 @@ class MovingInputs:
     def __init__(self, market: BatchMarket) -> None:
         structure, p = market.structure, market.params
         self.market = market
-        self.varying = [v for v in p.varying if v.field not in ("growth",)]
+        self.varying = [v for v in p.varying if v.field not in ("growth",) + STATE]
+        self.payers = PayerPaths(market, [v for v in p.varying if v.field in STATE])
         self.growth = [(v.col, _cumulative_growth(v.values)) for v in p.varying if v.field == "growth"]
         self.money_lanes = money_lanes(structure, p)
         self.money_region = structure.lane_region[self.money_lanes]
@@ -99,6 +101,8 @@ class MovingInputs:
     def apply(self, t: int) -> None:
         """Month t's values into Params, and what the flow must recompute for them."""
         p, changed = self.market.params, self.market.state.changed
+        if self.payers.active and self.payers.apply(t):
+            changed.affordability = changed.access = True
         for v in self.varying:
             if t == 0 or v.moves[t]:
                 getattr(p, v.field)[:, v.col] = v.values[t]
@@ -138,3 +142,58 @@ def _cumulative_growth(rates: np.ndarray) -> np.ndarray:
     cum = np.zeros_like(logs)
     np.cumsum(logs[:-1], axis=0, out=cum[1:])
     return np.exp(cum)
+
+
+class PayerPaths:
+    """Payer channels whose share of patients or out-of-pocket share follows a path.
+
+    Each month a region's channel shares are the paths' values (constants for the others)
+    rescaled to sum to 1, for every lane of the region, until a reimbursement event sets the
+    region's shares in a draw (the event's shares hold from then on). A channel's out-of-pocket
+    path applies to the lanes it covers, and to a product a listing adds to it at the channel's
+    own out-of-pocket share; a listing with an out-of-pocket share of its own keeps that.
+    """
+
+    def __init__(self, market: BatchMarket, varying: list[Varying]) -> None:
+        structure, state = market.structure, market.state
+        self.state, self.K = state, structure.K
+        self.active = bool(varying)
+        self.shares = [v for v in varying if v.field == "payer_share"]
+        self.oops = [v for v in varying if v.field == "payer_oop"]
+        regions = sorted({v.col // self.K for v in self.shares})
+        self.region_lanes = {r: np.flatnonzero(structure.lane_region == r) for r in regions}
+        self.raw = {r: market.params.payer_raw[r].copy() for r in regions}  # each month's values go in
+        for v in self.oops:  # the lanes the channel covers follow its path
+            r, k = divmod(v.col, self.K)
+            scn = structure.scenario
+            reg = scn.regions[structure.regions[r]]
+            ch = list(reg.payers.values())[k]
+            covered = [l for l in np.flatnonzero(structure.lane_region == r).tolist()
+                       if ch.covers == "all" or (isinstance(ch.covers, list) and structure.lanes[l][0] in ch.covers)]
+            state.oop_follows[:, covered, k] = True
+
+    def apply(self, t: int) -> bool:
+        """Month t's payer shares and out-of-pocket shares into the state; whether any changed."""
+        s, moved = self.state, False
+        for v in self.shares:
+            r, k = divmod(v.col, self.K)
+            self.raw[r][:, k] = v.values[t]
+        for r, lanes in self.region_lanes.items():
+            raw = self.raw[r]
+            new = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300)
+            free = ~s.share_set[:, r]
+            cur = s.share[:, lanes, :]
+            want = np.where(free[:, None, None], new[:, None, :], cur)
+            if not np.array_equal(want, cur):
+                s.share[:, lanes, :] = want
+                moved = True
+        for v in self.oops:
+            r, k = divmod(v.col, self.K)
+            follows = s.oop_follows[:, :, k]
+            cur = s.oop[:, :, k]
+            want = np.where(follows, v.values[t][:, None], cur)
+            if not np.array_equal(want, cur):
+                s.oop[:, :, k] = want
+                moved = True
+        return moved
+

@@ -68,4 +68,8 @@ class MarketState:
     t0: np.ndarray  # (draw, segment) month of the segment's first launch (inf: none yet)
     safety: np.ndarray  # (draw, lane) attractiveness multiplier of safety shocks
     pay: np.ndarray  # (draw, company-product, period) deal payments
+    # payer paths (sim.engine.paths.PayerPaths): lanes whose out-of-pocket share follows its
+    # channel's path (draw, lane, channel); regions whose shares an event has set (draw, region)
+    oop_follows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), dtype=bool))
+    share_set: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
     changed: Changes = field(default_factory=Changes)

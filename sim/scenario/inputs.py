@@ -16,7 +16,7 @@ from typing import Any
 from sim.formats import GATE_SUFFIX
 from sim.scenario.dists import is_uncertain
 from sim.scenario.events import Reimbursement, Timing
-from sim.scenario.paths import named_values
+from sim.scenario.paths import is_path, named_values
 from sim.scenario.schema import Scenario
 
 
@@ -36,7 +36,8 @@ def _timing(spec: Timing, name: str) -> Iterator[tuple[str, Any]]:
 
 def _event_value(ev: Any, scn: Scenario, field: str) -> Any:
     if isinstance(ev, Reimbursement) and field == "out_of_pocket" and ev.out_of_pocket is None:
-        return scn.regions[ev.region].payers[ev.channel].out_of_pocket  # sampled under the event's name
+        oop = scn.regions[ev.region].payers[ev.channel].out_of_pocket
+        return None if is_path(oop) else oop  # sampled under the event's name; a path is the channel's
     return getattr(ev, field)
 
 
@@ -148,9 +149,9 @@ def _lane(scn: Scenario, p: str, r: str, i: str) -> Iterator[tuple[str, Any]]:
         yield (f"indications.{i}.weights.{a}" if own else f"preference.weights.{a}"), w
         yield f"products.{p}.attributes.{a}", prod.attributes[a]
     for c, ch in scn.regions[r].payers.items():
-        yield f"regions.{r}.payers.{c}.share", ch.share
-        if ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers):
-            yield f"regions.{r}.payers.{c}.out_of_pocket", ch.out_of_pocket
+        yield from named_values(f"regions.{r}.payers.{c}.share", ch.share)
+        if ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers) or is_path(ch.out_of_pocket):
+            yield from named_values(f"regions.{r}.payers.{c}.out_of_pocket", ch.out_of_pocket)
     for k, d in enumerate(prod.deals):
         if d.regions == "all" or r in d.regions:
             yield f"products.{p}.deals[{k}].partner_share", d.partner_share

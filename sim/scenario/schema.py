@@ -56,8 +56,8 @@ else:
 class Payer(Frozen):
     """A payer channel: the share of patients it covers and what they still pay themselves."""
 
-    share: Fraction
-    out_of_pocket: Fraction = 0.0
+    share: FractionPath  # a path: each month's shares of a region's channels are rescaled to sum to 1
+    out_of_pocket: FractionPath = 0.0
     covers: Literal["all", "none"] | list[str] = "all"
 
 
