@@ -33,6 +33,7 @@ class CompiledFlow(Flow):
         self.depth = np.zeros(self.cap_prods.size, dtype=np.int64)  # the queue's bins in use, per product
         self.growth_t, self.bass_e = np.empty((structure.C, size)), np.empty((structure.S, size))  # scratch, every month
         self.lane_seg = np.ascontiguousarray(structure.lane_seg, dtype=np.int64)
+        self.no_disc = np.ones((0, size))
         self.seg_cell = np.ascontiguousarray(structure.seg_cell, dtype=np.int64)
         self.nest = K.Nest(self.seg_pow, self.seg_lambda_T, self.seg_inv_lambda_T, self.nest_segs, self.nest_bounds,
                            np.ascontiguousarray(self.nest_cells, dtype=np.int64), self.outside_T)
@@ -90,7 +91,8 @@ class CompiledFlow(Flow):
             K.Cells(p.eligible0.T, growth_t, bass_e, p.seg_ceiling.T, p.seg_p.T, p.seg_q.T, self.sites_T[t],
                     self.cell_region, self.seg_cell, lines, self.lines.extra),
             K.Lanes(self.attr_T, state.launch_t.T, self.inv_ramp_T, self.inertia_T, self.avail_T, self.mix.T,
-                    self.lane_seg, structure.seg_bounds),
+                    self.lane_seg, structure.seg_bounds, self.discrepancy.active,
+                    self.discrepancy.multiplier(t) if self.discrepancy.active else self.no_disc),
             self.use_inertia,
             self.nest,
             K.Access(self.afford_avail if aff else no_aff, self.band_order if aff else self.no_order,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.engine import formulas as F
+from sim.engine.discrepancy import DemandDisturbance
 from sim.engine.inputs import by_draw
 from sim.engine.lines import LineFlows
 from sim.engine.paths import MovingInputs, money_lanes
@@ -102,6 +103,7 @@ class Flow:
         self.moving = MovingInputs(market)
         self.moving.apply(0)  # month 0's values of the inputs that follow a path
         self.lines = LineFlows(market)
+        self.discrepancy = DemandDisturbance(market)
         # lanes in regions with an affordability curve, by segment
         self.aff_ix = np.flatnonzero(p.lane_aff)
         aff_starts, _ = _groups(structure.lane_seg[self.aff_ix])
@@ -314,6 +316,8 @@ class Flow:
         ax = self.aff_ix
         if ax.size:  # each payer channel's patients choose among the products they can afford
             demand[ax] = pool_l[ax] * self.affordable_weights(mix_T)
+        if self.discrepancy.active:  # the model's own error (sim.engine.discrepancy)
+            demand *= self.discrepancy.multiplier(t)
         return elig, pool, demand
 
     def demand(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -65,7 +65,8 @@ class Nest(NamedTuple):
 
 class Lanes(NamedTuple):
     """Lanes (L, B): attractiveness, launch month, 1 / ramp months, inertia, availability (0/1),
-    the product mix (updated); each lane's segment (L,); the segments' lane bounds."""
+    the product mix (updated); each lane's segment (L,); the segments' lane bounds; whether
+    demand is multiplied by the model-discrepancy factor (L, B) this month, and that factor."""
 
     attr: np.ndarray
     launch_t: np.ndarray
@@ -75,6 +76,8 @@ class Lanes(NamedTuple):
     mix: np.ndarray
     seg: np.ndarray
     seg_bounds: np.ndarray
+    has_disc: bool
+    disc: np.ndarray
 
 
 class Access(NamedTuple):
@@ -266,6 +269,11 @@ def _demand(pool, lanes, access):
             s = lane_seg[l]
             for b in range(B):
                 demand[l, b] = pool[s, b] * w[j, b]
+    if lanes.has_disc:  # the model's own error (sim.engine.discrepancy)
+        disc = lanes.disc
+        for l in range(L):
+            for b in range(B):
+                demand[l, b] *= disc[l, b]
     return demand
 
 
@@ -338,7 +346,7 @@ def warm_up_engine() -> None:
         return np.array(v, dtype=np.int64)
 
     month(0, Cells(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0), False, f(1, 1)),
-          Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1)), False,
+          Lanes(f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), f(1, 1), i(0), i(0, 1), False, f(1, 1)), False,
           Nest(np.zeros(1, np.bool_), f(1, 1), f(1, 1), i(), i(0), i(), f(1, 1)),
           Access(np.zeros((0, 0, 1)), np.zeros((0, 0, 1), np.int64), np.zeros((0, 0, 1)), i(), i(0)),
           Supply(i(), i(0), i(), f(1, 1), f(1, 1), f(1, 1), f(1, 1), np.zeros((2, 0, 1)), i()),

@@ -59,6 +59,8 @@ def scenario_inputs(scn: Scenario) -> Iterator[tuple[str, Any]]:
     yield from _products(scn)
     yield from _choices(scn)
     yield from _lines(scn)
+    if scn.discrepancy is not None:  # its yearly shocks are noise of the draw, not inputs
+        yield "discrepancy.scale", scn.discrepancy.scale
     for eid, ev in scn.events.items():
         name = f"events.{eid}"
         for f in ev.VALUES:

@@ -288,6 +288,16 @@ class Correlation(Frozen):
         return [[1.0, r], [r, 1.0]]
 
 
+class Discrepancy(Frozen):
+    """Model discrepancy: each product's (or lane's) demand times a mean-one log-normal random
+    walk, with yearly steps of standard deviation `scale` from the scenario start, interpolated
+    month by month. It widens the bands where the model's structure is uncertain; 0 is the model
+    without it, exactly."""
+
+    scale: NonNeg
+    by: Literal["product", "lane"] = "product"
+
+
 class Output(Frozen):
     """How results are stored: by month, quarter or year."""
 
@@ -309,6 +319,7 @@ class Scenario(Frozen):
     events: dict[str, Event] = {}
     correlations: list[Correlation] = []
     correlation_method: Literal["iman-conover", "copula"] = "iman-conover"
+    discrepancy: Discrepancy | None = None
     output: Output = Output()
 
     @field_validator("end")
