@@ -15,6 +15,7 @@ from sim.engine.schedule import schedule_all
 from sim.engine.state import MarketState
 from sim.engine.structure import Structure
 from sim.sampling.designs import Design
+from sim.sampling.posterior import posterior_pins
 from sim.sampling.rng import draw_keys
 
 
@@ -26,7 +27,12 @@ class BatchMarket:
         self.structure = structure
         self.scenario = structure.scenario
         self.draw_ids = np.asarray(draw_ids, dtype=np.int64)
-        self.sampler = Sampler(draw_keys(seed, self.draw_ids), self.draw_ids, design, pinned)
+        keys = draw_keys(seed, self.draw_ids)
+        post = structure.scenario.posterior
+        if post is not None:  # fitted inputs drawn jointly: each draw's particle (sim.scenario.posterior)
+            assert post.sha256 is not None
+            pinned = {**posterior_pins(post.file, post.sha256, tuple(post.inputs), keys), **(pinned or {})}
+        self.sampler = Sampler(keys, self.draw_ids, design, pinned)
         self.size = len(self.draw_ids)
         self.calendar = Calendar(structure, self.sampler)
         self.params: Params

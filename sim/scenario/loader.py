@@ -233,6 +233,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     data, files = _resolve(p, (), origin)
     if overrides:
         data = _merge(data, overrides, (), origin, {}, "<overrides>")
+    _locate_posterior(data, origin, p)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -241,6 +242,8 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     problems = origin.located(check_references(scenario))
     if not problems and scenario.correlations:
         problems = origin.located(_check_correlations(scenario))
+    if not problems and scenario.posterior is not None:
+        problems = origin.located(_check_posterior(scenario))
     if problems:
         raise ScenarioError("invalid scenario", file=str(p), problems=problems)
     canonical = json.dumps(data, sort_keys=True, default=str).encode()
@@ -252,6 +255,41 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         files=tuple(files),
         warnings=tuple(w.render() for w in origin.located(scenario_warnings(scenario))),
     )
+
+
+def _locate_posterior(data: dict[str, Any], origin: Origin, top: Path) -> None:
+    """A posterior file is named relative to the scenario file that names it: store its absolute
+    path and its hash in the data (workers rebuild the scenario from it; a new fit is a new hash)."""
+    post = data.get("posterior")
+    if not isinstance(post, dict) or not isinstance(post.get("file"), str):
+        return
+    from sim.scenario.posterior import file_sha256
+
+    where = origin.lookup(("posterior", "file"))[0]
+    base = Path(where).parent if where and not where.startswith("<") else top.parent
+    path = (base / post["file"]).resolve()
+    if not path.is_file():
+        raise ScenarioError(f"posterior file not found: {path}", file=where or str(top),
+                            line=origin.lookup(("posterior", "file"))[1], path="posterior.file")
+    data["posterior"] = {**post, "file": str(path), "sha256": file_sha256(str(path))}
+
+
+def _check_posterior(scn: Scenario) -> list[tuple[Loc, str]]:
+    """The posterior's inputs are uncertain inputs of this scenario, and its file holds them."""
+    from sim.scenario.posterior import read_posterior
+
+    post = scn.posterior
+    assert post is not None and post.sha256 is not None
+    known = set(input_names(scn))
+    bad: list[tuple[Loc, str]] = [(("posterior", "inputs", j), f"'{n}' is not an uncertain input of this scenario{did_you_mean(n, known)}")
+           for j, n in enumerate(post.inputs) if n not in known]
+    if bad:
+        return bad
+    try:
+        read_posterior(post.file, post.sha256, tuple(post.inputs))
+    except ScenarioError as exc:
+        return [(("posterior", "file"), f"{post.file}: {exc.message}")]
+    return []
 
 
 def _check_correlations(scn: Scenario) -> list[tuple[Loc, str]]:

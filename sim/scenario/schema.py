@@ -298,6 +298,14 @@ class Discrepancy(Frozen):
     by: Literal["product", "lane"] = "product"
 
 
+class PosteriorRef(Frozen):
+    """Inputs drawn jointly from a fitted posterior (sim fit) instead of their priors."""
+
+    file: str  # a CSV written by sim fit; relative to the scenario file that names it
+    inputs: list[str] = Field(min_length=1)
+    sha256: str | None = None  # of the file, set when the scenario is loaded
+
+
 class Output(Frozen):
     """How results are stored: by month, quarter or year."""
 
@@ -320,6 +328,7 @@ class Scenario(Frozen):
     correlations: list[Correlation] = []
     correlation_method: Literal["iman-conover", "copula"] = "iman-conover"
     discrepancy: Discrepancy | None = None
+    posterior: PosteriorRef | None = None
     output: Output = Output()
 
     @field_validator("end")
