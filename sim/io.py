@@ -9,6 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.errors import ScenarioError
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file under this process's umask
+
 
 def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     """Call write(tmp_path) for a temp file next to `path`, then rename it into place."""
@@ -18,6 +29,7 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; results are shared like any file the user writes
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -49,3 +61,13 @@ def atomic_text(path: str | Path, text: str) -> Path:
 def atomic_json(path: str | Path, obj: Any) -> Path:
     """A JSON file (sorted keys, indented), written atomically."""
     return atomic_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def check_component(value: str, what: str) -> str:
+    """A name used as one folder name: no separators, not '.' or '..', not absolute, not empty."""
+    bad = (not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value
+           or value != value.strip() or Path(value).is_absolute())
+    if bad:
+        raise ScenarioError(f"{what} {value!r} must be a plain name (one folder name: no '/', '\\', '..', "
+                            "leading or trailing spaces), e.g. 'base' or 'cart_2022_nrdl'")
+    return value

@@ -31,7 +31,7 @@ from sim.results.parts import PART_LAYOUT
 from sim.results.summary import AGGREGATES, write_summary
 from sim.results.write import batch_done
 from sim.runner.batches import BatchTask, default_batch_size, plan_batches
-from sim.runner.folders import final_folder, prepare_partial
+from sim.runner.folders import final_folder, prepare_partial, replace_folder
 from sim.runner.interrupt import CheckedBar, Interrupts
 from sim.runner.pool import WorkerPool
 from sim.runner.progress import progress as progress_bar
@@ -83,6 +83,16 @@ def _check(draws: int, workers: int, freq: str | None, design: str, engine: str,
         raise ScenarioError(f"--cluster expects a scheduler address like tcp://HOST:8786, got {cluster!r}")
 
 
+def cap_workers(workers: int) -> int:
+    """Local worker processes beyond the CPUs only cost memory (each loads the engine): capped,
+    with a warning (results do not depend on the number of workers)."""
+    cpus = os.cpu_count() or 1
+    if workers > cpus:
+        print(f"warning: --workers {workers} is more than the {cpus} CPU(s) here; using {cpus}", file=sys.stderr)
+        return cpus
+    return workers
+
+
 def run_scenario(
     scenario: str | Path | LoadedScenario,
     *,
@@ -115,6 +125,7 @@ def run_scenario(
     _check(draws, workers, freq, design, engine, executor, batch_size, cluster)
     if cluster is not None:
         executor = "dask"
+    workers = cap_workers(workers) if executor == "local" and pool is None else workers
     try:
         root_seed = normalize_seed(seed)
     except ValueError as exc:
@@ -159,9 +170,7 @@ def _run(loaded: LoadedScenario, out: str | Path | None, opts: RunOptions, pool:
     _finish(loaded, partial, meta, opts, pool)
     meta["timing"]["total_seconds"] = round(time.perf_counter() - t_start, 4)
     atomic_json(partial / "metadata.json", meta)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(partial, final)
+    replace_folder(partial, final)
     return final
 
 

@@ -2,23 +2,60 @@
 
 A `.partial` folder holds run.json (what the run is: scenario hash, seed, draws, batches,
 design, engine) and the batches finished so far, so `--resume` can complete it exactly.
+
+The tool deletes or replaces only folders it can show it created: `.sim-results`, written into a
+partial folder before anything else, marks a results folder; `--force` refuses anything without
+it (a user's folder of the same name, a regular file, a symlink). A replaced results folder is
+moved aside, the new one renamed in, and only then the old one deleted, so a kill at any moment
+leaves a complete old or a complete new folder under the name (plus, at worst, a marked folder
+aside), never a mixture.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from sim.errors import ScenarioError
+from sim.io import check_component
+
+MARKER = ".sim-results"  # written first into a results folder: only such folders are ever deleted
 
 
 def default_out_dir(scenario_name: str, name: str | None = None, root: str | Path = "outputs") -> Path:
-    """outputs/<scenario>/<name or a timestamp>."""
-    stamp = name or dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    """outputs/<scenario>/<name or a timestamp>; both names are single folder names."""
+    check_component(scenario_name, "the scenario name")
+    stamp = check_component(name, "--name") if name is not None else dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / scenario_name / stamp
+
+
+def is_ours(folder: Path) -> bool:
+    """Whether `folder` is a real folder (not a link) that sim run created."""
+    return folder.is_dir() and not folder.is_symlink() and (folder / MARKER).is_file()
+
+
+def mark(folder: Path) -> None:
+    """Mark a new results folder as the tool's (before anything else is written into it)."""
+    (folder / MARKER).write_text("a results folder written by sim run; sim may replace or delete it\n")
+
+
+def replace_folder(new: Path, final: Path) -> None:
+    """Put the complete folder `new` at `final`: an old results folder there is moved aside,
+    `new` renamed in, and the old one deleted last."""
+    if not (final.exists() or final.is_symlink()):
+        os.replace(new, final)
+        return
+    if not is_ours(final):
+        raise ScenarioError(f"{final} is not a results folder written by sim run (no {MARKER}); "
+                            "it was left untouched and the new results are in " + str(new))
+    aside = final.with_name(f"{final.name}.old-{os.getpid()}")
+    os.replace(final, aside)
+    os.replace(new, final)
+    shutil.rmtree(aside)
 
 
 def latest_partial(scenario_name: str, root: str | Path = "outputs") -> Path | None:
@@ -42,8 +79,13 @@ def final_folder(scenario_name: str, out: str | Path | None, resume: bool, force
         if out is None:
             raise ScenarioError(f"--resume: no interrupted run of '{scenario_name}' under outputs/{scenario_name}/")
     final = Path(out) if out is not None else default_out_dir(scenario_name)
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise ScenarioError(f"--out {final} exists and is not a folder (a file or a link); choose another --out")
     if final.exists() and not force:
         raise ScenarioError(f"results folder {final} already exists; choose another --out/--name or pass --force")
+    if final.exists() and not is_ours(final):
+        raise ScenarioError(f"--force: {final} is not a results folder written by sim run (no {MARKER} in it); "
+                            "it was left untouched: choose another --out, or move it away yourself")
     return final
 
 
@@ -57,6 +99,12 @@ def prepare_partial(partial: Path, spec: dict[str, Any], *, resume: bool, force:
         if not resume and not force:
             raise ScenarioError(
                 f"an interrupted run exists at {partial}; pass --resume to complete it or --force to start over")
+        if not is_ours(partial):
+            raise ScenarioError(f"{partial} was not written by sim run (no {MARKER}, or it is a link); "
+                                "it was left untouched: move it away, or choose another --out")
+        if (partial / "parts").is_symlink():
+            raise ScenarioError(f"{partial / 'parts'} is a link; a results folder holds its own parts. "
+                                "Nothing was written: move it away and run again")
         if resume:
             spec = _same_run(partial, spec, keep_batch_size)
         else:
@@ -65,7 +113,11 @@ def prepare_partial(partial: Path, spec: dict[str, Any], *, resume: bool, force:
         raise ScenarioError(f"--resume: nothing to resume at {partial}")
     parts = partial / "parts"
     try:
-        parts.mkdir(parents=True, exist_ok=True)
+        fresh = not partial.exists()
+        partial.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            mark(partial)
+        parts.mkdir(exist_ok=True)
     except OSError as exc:
         raise ScenarioError(f"cannot create the results folder {partial}: {exc.strerror or exc}") from None
     for junk in parts.glob(".*.tmp"):  # half-written files of a killed run

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim.errors import ScenarioError
 from sim.periods import month_ordinal
 from sim.scenario.events import Event, Timing
 from sim.scenario.model import Frozen, Month
@@ -330,6 +331,16 @@ class Scenario(Frozen):
     discrepancy: Discrepancy | None = None
     posterior: PosteriorRef | None = None
     output: Output = Output()
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        from sim.io import check_component
+
+        try:
+            return check_component(name, "name")
+        except ScenarioError as exc:  # results go to outputs/<name>/: one folder name
+            raise ValueError(exc.message) from None
 
     @field_validator("end")
     @classmethod
