@@ -108,3 +108,32 @@ def bass_F(tau: np.ndarray, p: float, q: float) -> np.ndarray:
     return (1.0 - e) / (1.0 + (q / p) * e)
 
 
+def small_scenario(tmp: Path) -> Path:
+    """Two products in one market, uncertain uptake (ceiling U(0.1, 0.9), q U(0.2, 0.8)): for fits."""
+    d = base_scenario()
+    d["end"] = "2024-12"
+    d["indications"]["X"]["uptake"] = {"p": 0.05, "q": {"dist": "uniform", "min": 0.2, "max": 0.8},
+                                      "ceiling": {"dist": "uniform", "min": 0.1, "max": 0.9}}
+    d["products"]["A"]["attributes"] = {}
+    d["products"]["B"] = {"company": "CoB", "target": "BCMA", "ramp_months": 0,
+                          "regions": {"US": {"price": 150000.0, "launches": {"X": "2021-01"}}}}
+    return write_scenario(tmp, d)
+
+
+def make_actuals(tmp: Path, scn: Path, truth: dict[str, float], name: str = "actuals.csv") -> Path:
+    """Sales of a 'true' draw (the truth's quantiles pinned), 2020-2023, as a reported actuals CSV."""
+    import pandas as pd
+
+    from sim.scenario.inputs import scenario_inputs
+
+    loaded = load_scenario(scn)
+    st = build_structure(loaded.scenario, "year")
+    specs = dict(scenario_inputs(loaded.scenario))
+    pinned = {n: np.array([(v - specs[n].min) / (specs[n].max - specs[n].min)]) for n, v in truth.items()}
+    out = simulate_batch(st, 99, np.array([123456]), pinned=pinned)
+    rows = [{"product": p, "year": y, "net_sales_usd_m": out.lanes["revenue"][0, st.lane_product == j, k].sum() / 1e6,
+             "quality": "reported"}
+            for j, p in enumerate(st.products) for k, y in enumerate(st.periods) if 2020 <= int(y) <= 2023]
+    path = tmp / name
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import assert_same_parts, base_scenario, write_scenario
+from helpers import assert_same_parts, make_actuals, small_scenario
 
 from sim import run
 from sim.analysis.fit import FitSettings, Simulator, abc_smc, load_target
@@ -27,35 +27,6 @@ from sim.scenario import load_scenario
 
 CEILING = "indications.X.uptake.ceiling"
 Q = "indications.X.uptake.q"
-
-
-def _scenario(tmp: Path) -> Path:
-    d = base_scenario()
-    d["end"] = "2024-12"
-    d["indications"]["X"]["uptake"] = {"p": 0.05, "q": {"dist": "uniform", "min": 0.2, "max": 0.8},
-                                      "ceiling": {"dist": "uniform", "min": 0.1, "max": 0.9}}
-    d["products"]["A"]["attributes"] = {}
-    d["products"]["B"] = {"company": "CoB", "target": "BCMA", "ramp_months": 0,
-                          "regions": {"US": {"price": 150000.0, "launches": {"X": "2021-01"}}}}
-    return write_scenario(tmp, d)
-
-
-def _synthetic_actuals(tmp: Path, scn: Path, truth: dict[str, float], name: str = "actuals.csv") -> Path:
-    """Sales of a 'true' draw (the truth's quantiles pinned), 2020-2023, as a reported actuals CSV."""
-    from sim.engine.batch import simulate_batch
-    from sim.scenario.inputs import scenario_inputs
-
-    loaded = load_scenario(scn)
-    st = build_structure(loaded.scenario, "year")
-    specs = dict(scenario_inputs(loaded.scenario))
-    pinned = {n: np.array([(v - specs[n].min) / (specs[n].max - specs[n].min)]) for n, v in truth.items()}
-    out = simulate_batch(st, 99, np.array([123456]), pinned=pinned)
-    rows = [{"product": p, "year": y, "net_sales_usd_m": out.lanes["revenue"][0, st.lane_product == j, k].sum() / 1e6,
-             "quality": "reported"}
-            for j, p in enumerate(st.products) for k, y in enumerate(st.periods) if 2020 <= int(y) <= 2023]
-    path = tmp / name
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
 
 
 def _fit(scn: Path, actuals: Path, names: list[str], seed: int = 0, workers: int = 1, population: int = 300,
@@ -77,8 +48,8 @@ def _interval(res, k: int, lo: float = 0.1, hi: float = 0.9) -> tuple[float, flo
 
 
 def test_a_known_truth_is_recovered(tmp_path) -> None:
-    scn = _scenario(tmp_path)
-    actuals = _synthetic_actuals(tmp_path, scn, {CEILING: 0.62, Q: 0.35})
+    scn = small_scenario(tmp_path)
+    actuals = make_actuals(tmp_path, scn, {CEILING: 0.62, Q: 0.35})
     res = _fit(scn, actuals, [CEILING, Q])
     ceiling = 0.1 + 0.8 * res.u[:, 0]
     mean = float((ceiling * res.weights).sum())
@@ -93,13 +64,13 @@ def test_a_known_truth_is_recovered(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_true_values_fall_inside_the_80_percent_interval_at_about_that_rate(tmp_path) -> None:
-    scn = _scenario(tmp_path)
+    scn = small_scenario(tmp_path)
     rng = np.random.default_rng(2024)
     inside = 0
     reps = 20
     for r in range(reps):
         truth = {CEILING: float(rng.uniform(0.1, 0.9)), Q: float(rng.uniform(0.2, 0.8))}
-        actuals = _synthetic_actuals(tmp_path, scn, truth, f"a{r}.csv")
+        actuals = make_actuals(tmp_path, scn, truth, f"a{r}.csv")
         res = _fit(scn, actuals, [CEILING, Q], seed=r, population=200, generations=4)
         lo, hi = _interval(res, 0)
         inside += lo <= (truth[CEILING] - 0.1) / 0.8 <= hi
@@ -108,8 +79,8 @@ def test_true_values_fall_inside_the_80_percent_interval_at_about_that_rate(tmp_
 
 
 def test_the_same_seed_gives_the_same_posterior_for_any_workers(tmp_path) -> None:
-    scn = _scenario(tmp_path)
-    actuals = _synthetic_actuals(tmp_path, scn, {CEILING: 0.4, Q: 0.6})
+    scn = small_scenario(tmp_path)
+    actuals = make_actuals(tmp_path, scn, {CEILING: 0.4, Q: 0.6})
     a = _fit(scn, actuals, [CEILING], seed=3, population=150, generations=3)
     b = _fit(scn, actuals, [CEILING], seed=3, population=150, generations=3, workers=2)
     assert a.u.tobytes() == b.u.tobytes() and a.weights.tobytes() == b.weights.tobytes()
@@ -120,8 +91,8 @@ def test_the_same_seed_gives_the_same_posterior_for_any_workers(tmp_path) -> Non
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory) -> tuple[Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("fit")
-    scn = _scenario(tmp)
-    actuals = _synthetic_actuals(tmp, scn, {CEILING: 0.5, Q: 0.5})
+    scn = small_scenario(tmp)
+    actuals = make_actuals(tmp, scn, {CEILING: 0.5, Q: 0.5})
     out = tmp / "fit"
     code = main(["fit", str(scn), "--actuals", str(actuals), "--inputs", "indications.X.uptake.*",
                  "--population", "150", "--generations", "3", "--out", str(out)])
@@ -206,7 +177,7 @@ def test_bad_actuals_exit_2_naming_the_file_and_row(tmp_path, capsys, case) -> N
     text, phrases = BAD_ACTUALS[case]
     actuals = tmp_path / "bad.csv"
     actuals.write_text(text)
-    _expect_exit_2(capsys, ["fit", str(_scenario(tmp_path)), "--actuals", str(actuals), "--inputs", CEILING,
+    _expect_exit_2(capsys, ["fit", str(small_scenario(tmp_path)), "--actuals", str(actuals), "--inputs", CEILING,
                             "--out", str(tmp_path / "f")], str(actuals), *phrases)
     assert not (tmp_path / "f").exists()
 
@@ -214,7 +185,7 @@ def test_bad_actuals_exit_2_naming_the_file_and_row(tmp_path, capsys, case) -> N
 def test_a_binary_actuals_file_exits_2(tmp_path, capsys) -> None:
     actuals = tmp_path / "bad.csv"
     actuals.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    _expect_exit_2(capsys, ["fit", str(_scenario(tmp_path)), "--actuals", str(actuals), "--inputs", CEILING],
+    _expect_exit_2(capsys, ["fit", str(small_scenario(tmp_path)), "--actuals", str(actuals), "--inputs", CEILING],
                    "not text")
 
 
@@ -225,8 +196,8 @@ def test_a_binary_actuals_file_exits_2(tmp_path, capsys) -> None:
     (["--inputs", CEILING, "--alpha", "1.5"], ("--alpha",)),
 ])
 def test_bad_options_exit_2(tmp_path, capsys, argv_tail, phrases) -> None:
-    scn = _scenario(tmp_path)
-    actuals = _synthetic_actuals(tmp_path, scn, {CEILING: 0.5, Q: 0.5})
+    scn = small_scenario(tmp_path)
+    actuals = make_actuals(tmp_path, scn, {CEILING: 0.5, Q: 0.5})
     _expect_exit_2(capsys, ["fit", str(scn), "--actuals", str(actuals), *argv_tail], *phrases)
 
 

@@ -1,5 +1,5 @@
 """The command line: `sim validate | run | plot | summary | compare | sensitivity | converge |
-calibrate | fit | report`, one module per command.
+calibrate | fit | backtest | report`, one module per command.
 
 User mistakes (ScenarioError) print one clear paragraph and exit with status 2; no traceback.
 """
@@ -15,7 +15,7 @@ from sim.version import __version__
 
 # one module per command, each with register(subparsers); imported when the parser is built,
 # and each imports what its command needs only when it runs, so start-up stays fast
-COMMANDS = ("validate", "run", "plot", "summary", "compare", "sensitivity", "converge", "calibrate", "fit", "report")
+COMMANDS = ("validate", "run", "plot", "summary", "compare", "sensitivity", "converge", "calibrate", "fit", "backtest", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
