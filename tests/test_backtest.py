@@ -16,7 +16,7 @@ from helpers import make_actuals, small_scenario
 from sim.analysis.backtest import (
     BASS_P,
     BASS_Q,
-    Origin,
+    BacktestOrigin,
     baselines,
     parse_origin,
     score_origin,
@@ -46,7 +46,7 @@ def test_scores_of_a_known_ensemble() -> None:
                             "value": [10.0, 20.0, 30.0, 45.0, 5.0, 9.0]})
     ens = np.linspace(20.0, 40.0, 101)
     fans = {"A": {"2021": ens, "2022": np.full(101, 40.0)}, "B": {"2021": ens, "2022": ens}}
-    s = score_origin(Origin("x.yaml", "2020-12"), fans, actuals)
+    s = score_origin(BacktestOrigin("x.yaml", "2020-12"), fans, actuals)
     assert list(zip(s["product"], s["year"], strict=True)) == [("A", 2021), ("A", 2022)]  # B: not selling in 2020
     r21, r22 = s.iloc[0], s.iloc[1]
     assert r21["in_p10_p90"] and r21["pit"] == pytest.approx(0.5, abs=0.01)

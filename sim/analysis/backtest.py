@@ -23,7 +23,7 @@ BASELINES = ("persistence", "trend", "bass")
 
 
 @dataclass(frozen=True)
-class Origin:
+class BacktestOrigin:
     """A backtest origin: the scenario as known then, and the month."""
 
     scenario: str
@@ -35,7 +35,7 @@ class Origin:
         return int(self.month[:4]) if self.month[5:] == "12" else int(self.month[:4]) - 1
 
 
-def parse_origin(text: str) -> Origin:
+def parse_origin(text: str) -> BacktestOrigin:
     """SCENARIO@YYYY-MM."""
     from sim.errors import ScenarioError
     from sim.periods import month_ordinal
@@ -47,7 +47,7 @@ def parse_origin(text: str) -> Origin:
         month_ordinal(month)
     except ValueError:
         raise ScenarioError(f"--origin {text!r}: the month must be YYYY-MM") from None
-    return Origin(path, month)
+    return BacktestOrigin(path, month)
 
 
 def _bass_share(t: np.ndarray) -> np.ndarray:
@@ -78,7 +78,7 @@ def baselines(history: dict[int, float], years: list[int]) -> dict[str, dict[int
     return out
 
 
-def score_origin(origin: Origin, draws_by_product: dict[str, dict[str, np.ndarray]], actuals: pd.DataFrame
+def score_origin(origin: BacktestOrigin, draws_by_product: dict[str, dict[str, np.ndarray]], actuals: pd.DataFrame
                  ) -> pd.DataFrame:
     """One row per scored product-year (see the module docstring)."""
     import scoringrules as sr
