@@ -71,3 +71,21 @@ def check_component(value: str, what: str) -> str:
         raise ScenarioError(f"{what} {value!r} must be a plain name (one folder name: no '/', '\\', '..', "
                             "leading or trailing spaces), e.g. 'base' or 'cart_2022_nrdl'")
     return value
+
+
+def read_text_file(path: Path, what: str) -> bytes:
+    """The bytes of a text file the user named, or one clear error: missing, not a regular file,
+    unreadable, empty or binary."""
+    try:
+        if not path.is_file():
+            raise ScenarioError(f"{what} file not found: {path}" if not path.exists() else
+                                f"the {what} path is not a regular file: {path}", file=str(path))
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the {what} file ({exc.strerror or type(exc).__name__})",
+                            file=str(path)) from None
+    if b"\x00" in raw[:4096]:
+        raise ScenarioError(f"the {what} file is not text (binary data); expected a CSV", file=str(path))
+    if not raw.strip():
+        raise ScenarioError(f"the {what} file is empty; expected a CSV with a header row", file=str(path))
+    return raw

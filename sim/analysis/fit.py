@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.errors import ScenarioError
+from sim.io import read_text_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +65,7 @@ def load_target(path: str | Path, structure: Structure, until: str | None = None
     import pandas as pd
 
     p = Path(path)
-    raw = _read_bytes(p)
+    raw = read_text_file(p, "actuals")
     try:
         df = pd.read_csv(p, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -84,20 +85,6 @@ def load_target(path: str | Path, structure: Structure, until: str | None = None
         raise ScenarioError(f"no actuals up to {until} to fit" if until else "no actuals to fit", file=str(p))
     prod, per, val, sig = zip(*rows, strict=True)
     return Target(tuple(prod), tuple(per), np.array(val), np.array(sig), hashlib.sha256(raw).hexdigest(), str(p))
-
-
-def _read_bytes(p: Path) -> bytes:
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(f"actuals file not found: {p}", file=str(p)) from None
-    except (IsADirectoryError, PermissionError, OSError) as exc:
-        raise ScenarioError(f"cannot read the actuals file ({exc.strerror or type(exc).__name__})", file=str(p)) from None
-    if b"\x00" in raw[:4096]:
-        raise ScenarioError("the actuals file is not text (binary data); expected a CSV", file=str(p))
-    if not raw.strip():
-        raise ScenarioError(f"the actuals file is empty; expected a header {','.join(COLUMNS)}[,quality]", file=str(p))
-    return raw
 
 
 def _row(p: Path, n: int, r: dict[str, str], structure: Structure, last_year: int | None,

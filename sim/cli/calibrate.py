@@ -30,6 +30,10 @@ def _cmd(args: argparse.Namespace) -> int:
         years = tuple(int(x) for x in args.years.split(",")) if args.years else None
     except ValueError:
         raise ScenarioError(f"--band expects LO,HI and --years FIRST,LAST; got {args.band!r}, {args.years!r}") from None
+    if not 0 <= lo < hi <= 100:
+        raise ScenarioError(f"--band LO,HI needs 0 <= LO < HI <= 100 (percentiles), got {args.band!r}")
+    if years is not None and (len(years) != 2 or years[0] > years[1]):
+        raise ScenarioError(f"--years FIRST,LAST needs FIRST <= LAST, got {args.years!r}")
     df = coverage(Results(args.results), args.actuals, metric=args.metric, by=args.by, band=(lo, hi),
                   years=years)  # type: ignore[arg-type]
     inside = int(df["inside"].sum())
