@@ -35,7 +35,7 @@ def _cmd(args: argparse.Namespace) -> int:
     if years is not None and (len(years) != 2 or years[0] > years[1]):
         raise ScenarioError(f"--years FIRST,LAST needs FIRST <= LAST, got {args.years!r}")
     df = coverage(Results(args.results), args.actuals, metric=args.metric, by=args.by, band=(lo, hi),
-                  years=years)  # type: ignore[arg-type]
+                  years=years)
     inside = int(df["inside"].sum())
     scale = 1e6 if is_money(args.metric) else 1.0
     unit = "M" if scale == 1e6 else ""
