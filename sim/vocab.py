@@ -6,6 +6,7 @@ a new metric or grouping is added once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,6 +78,14 @@ MONEY = frozenset(m.name for m in METRICS.values() if m.money)
 STOCK_METRICS = frozenset(m.name for m in METRICS.values() if m.stock)
 
 GROUPINGS = ("total", "product", "target", "region", "indication", "company", "modality", "lane")
+
+# what a product is (a scenario's `modality`), as people read it; CAR-T is both cell-therapy kinds
+MODALITY_LABELS = {"autologous_cart": "autologous CAR-T", "allogeneic_cart": "allogeneic CAR-T",
+                   "bispecific": "bispecific antibody", "other": "other modality"}
+CAR_T_MODALITIES = ("autologous_cart", "allogeneic_cart")
+# the classes a total can hold, in the order its label names them
+_MODALITY_CLASS = {"autologous_cart": "CAR-T", "allogeneic_cart": "CAR-T", "bispecific": "bispecific",
+                   "other": "other"}
 FREQUENCIES = ("month", "quarter", "year")
 FREQ_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 DESIGNS = ("mc", "lhs", "sobol")
@@ -104,3 +113,27 @@ def metric_label(name: str) -> str:
 def is_money(name: str) -> bool:
     """Whether the metric called `name` is money."""
     return name in MONEY
+
+
+def modality_label(modality: str) -> str:
+    """A modality as people read it ("autologous CAR-T"); an unknown one as it is written."""
+    return MODALITY_LABELS.get(modality, modality)
+
+
+def is_car_t(modality: str) -> bool:
+    """Whether products of this modality are CAR-T (autologous or allogeneic)."""
+    return modality in CAR_T_MODALITIES
+
+
+def total_content(modalities: Iterable[str]) -> str:
+    """What a total of products of these modalities holds: "CAR-T", "CAR-T + bispecific", ...
+    (empty when no modality is known, e.g. a folder written before modalities were recorded)."""
+    classes = {_MODALITY_CLASS.get(m, m) for m in modalities if m}
+    order = [c for c in dict.fromkeys(_MODALITY_CLASS.values()) if c in classes]
+    return " + ".join(order + sorted(classes - set(order)))
+
+
+def total_label(modalities: Iterable[str]) -> str:
+    """The label of a total: "total (CAR-T + bispecific)", or "total" when its content is unknown."""
+    content = total_content(modalities)
+    return f"total ({content})" if content else "total"

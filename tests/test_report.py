@@ -120,8 +120,9 @@ def test_report_is_self_contained_with_every_section(report_pair: tuple[Path, Pa
                    f">{DRAWS}<", ">3<", ">mc<", meta["created"].replace("T", " ")):
         assert needle in text, needle
     # key numbers: total revenue and patients in the last and a middle year, with P10-P90
-    assert "Total net revenue (USD), 2030" in text and "Patients infused, 2030" in text
-    assert "Total net revenue (USD), 2024" in text and "P10–P90" in text
+    assert "Total net revenue, CAR-T, USD, 2030" in text and "Patients infused, CAR-T, 2030" in text
+    assert "Total net revenue, CAR-T, USD, 2024" in text and "P10–P90" in text
+    assert "CAR-T-only" not in text  # a CAR-T-only market has nothing to set beside its total
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ draw ids) the comparison falls back to independent draws and says so.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ import pandas as pd
 from sim.errors import ScenarioError
 from sim.results import Results
 from sim.results.folder import period_index
+from sim.results.modality import group_name, total_modalities
+from sim.vocab import total_label
 
 UNPAIRED_SAMPLES = 20_000  # random (A, B) pairs used for the difference distribution when unpaired
 
@@ -42,6 +45,11 @@ class Comparison:
     by: str
     notes: list[str] = field(default_factory=list)
     currency: str = "USD"
+    names: dict[str, str] = field(default_factory=dict)  # groups as people read them, if not their name
+
+    def name(self, group: str) -> str:
+        """A group as people read it: "total (CAR-T + bispecific)", "bispecific antibody"."""
+        return self.names.get(group, group)
 
     def difference(self, k: int) -> np.ndarray:
         """Draws of scenario k minus the baseline: paired draw by draw, or random pairs if unpaired."""
@@ -146,7 +154,23 @@ def load_comparison(results_list: Sequence[Results | str | Path], metric: str = 
     for n in notes:
         warnings.warn(n, stacklevel=2)
     return Comparison(_labels(results, labels), groups, list(periods), arrays, paired, metric, by, notes,
-                      results[0].meta.get("reporting_currency", "USD"))
+                      results[0].meta.get("reporting_currency", "USD"),
+                      _group_names(results, metric, by, groups, filters))
+
+
+def _group_names(results: list[Results], metric: str, by: str, groups: list[str],
+                 filters: dict[str, list[str]] | None) -> dict[str, str]:
+    """The groups people read under another name: a total says what it holds in every scenario
+    compared ("total (CAR-T + bispecific)"), a modality is spelt out."""
+    if by != "total":
+        names = {g: group_name(results[0], by, g) for g in groups}
+    else:
+        mods: list[str] = []
+        for r in results:
+            with contextlib.suppress(ScenarioError):  # a filter matching nothing here: it adds nothing
+                mods += total_modalities(r, metric, filters)
+        names = {"total": total_label(mods)}
+    return {g: n for g, n in names.items() if n != g}
 
 
 def _p_greater_unpaired(a: np.ndarray, b: np.ndarray) -> float:

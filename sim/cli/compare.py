@@ -58,7 +58,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     per = df["period"].iloc[0] if len(df) else ""
     kind = "paired (common random numbers)" if cmp.paired else "UNPAIRED (independent draws)"
     print(f"{args.metric} by {args.by} in {per}: {', '.join(cmp.labels)}; differences vs {cmp.labels[0]}, {kind}")
-    print(format_table(df, money=is_money(args.metric)))
+    print(format_table(df, money=is_money(args.metric), names=cmp.names))
     print(f"wrote {out / 'comparison.csv'} and {len(files) - 1} chart(s) in {out}")
     return 0
 
@@ -102,14 +102,16 @@ def _results(args: argparse.Namespace, paths: list[Path], out: Path, draws: int,
     return results
 
 
-def format_table(df: pd.DataFrame, money: bool = True) -> str:
-    """The comparison table for the terminal, one block per group."""
+def format_table(df: pd.DataFrame, money: bool = True, names: dict[str, str] | None = None) -> str:
+    """The comparison table for the terminal, one block per group (headed by `names`, the groups
+    as people read them: "total (CAR-T + bispecific)")."""
     lines = []
     paired = bool(df["paired"].iloc[0]) if len(df) else True
     head = (f"{'scenario':<28}{'median':>11}{'P10 - P90':>24}   {'diff median':>11}{'diff P10 - P90':>26}"
             f"{'P(>base)':>10}{'P(<base)':>10}")
     for group, sub in df.groupby("group", sort=False):
-        lines.append(f"{group} ({sub['period'].iloc[0]}){'' if paired else '  [UNPAIRED]'}")
+        lines.append(f"{(names or {}).get(str(group), group)} in {sub['period'].iloc[0]}"
+                     f"{'' if paired else '  [UNPAIRED]'}")
         lines.append("  " + head)
         for r in sub.itertuples():
             band = f"{fmt_value(r.p10, money)} - {fmt_value(r.p90, money)}"

@@ -50,16 +50,47 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_headline(path: Path) -> None:
+    """Net revenue in the last period: the total (saying what it holds), CAR-T only and each
+    other modality beside it when the scenario mixes CAR-T with other products, then each product."""
+    import numpy as np
     import pandas as pd
+
+    from sim.results import Results
+    from sim.results.modality import (
+        car_t_filters,
+        mixed_total,
+        period_totals,
+        total_modalities,
+        total_name,
+    )
+    from sim.vocab import is_car_t, modality_label
 
     df = pd.read_csv(path / "summary.csv", dtype={"period": str})
     last = df["period"].iloc[-1] if len(df) else None
     sel = df[(df.level.isin(["total", "product"])) & (df.metric == "revenue") & (df.period == last)]
     if sel.empty:
         return
+    res = Results(path)
+    mixed = mixed_total(res)
+
+    def name(level: str, group: str) -> str:  # what a total holds; in a mixed market, what a non-CAR-T product is
+        if level == "total":
+            return total_name(res)
+        mod = res.product_modality.get(group, "")
+        return f"{group} ({modality_label(mod)})" if mixed and mod and not is_car_t(mod) else group
+
+    lines = [(name(r["level"], r["group"]), r["p50"], r["p10"], r["p90"]) for _, r in sel.iterrows()]
+    if mixed:  # CAR-T only and each other modality, per draw, after the total
+        others = [m for m in total_modalities(res) if not is_car_t(m)]
+        sets = [car_t_filters(res), *({"modality": [m]} for m in others)]
+        sums = period_totals(res, "revenue", str(last), sets)
+        labels = ["  CAR-T only", *(f"  {modality_label(m)}" for m in others)]
+        at = 1 + int(np.flatnonzero(sel.level.to_numpy() == "total")[0])
+        lines[at:at] = [(lab, *np.percentile(x, [50, 10, 90])) for lab, x in zip(labels, sums, strict=True)]
+    width = max(28, *(len(g) + 2 for g, *_ in lines))
     print(f"  net revenue in {last} (median [P10-P90]):")
-    for _, r in sel.iterrows():
-        print(f"    {r['group']:<28} {r['p50'] / 1e6:>10,.0f}M  [{r['p10'] / 1e6:,.0f}M - {r['p90'] / 1e6:,.0f}M]")
+    for g, q50, q10, q90 in lines:
+        print(f"    {g:<{width}} {q50 / 1e6:>10,.0f}M  [{q10 / 1e6:,.0f}M - {q90 / 1e6:,.0f}M]")
 
 
 def register(sub: Any) -> None:

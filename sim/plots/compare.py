@@ -19,7 +19,8 @@ def top_groups(cmp: Comparison, max_groups: int, arrays: list[np.ndarray] | None
 
 
 def plot_difference(cmp: Comparison, k: int = 1, *, max_groups: int = 9, title: str | None = None) -> Any:
-    """Fan chart over time of (scenario k - baseline), one panel per group."""
+    """Fan chart over time of (scenario k - baseline), one panel per group (as people read it:
+    "total (CAR-T + bispecific)")."""
     import math
 
     plt = pyplot()
@@ -33,7 +34,7 @@ def plot_difference(cmp: Comparison, k: int = 1, *, max_groups: int = 9, title: 
         ax = axes[n // cols][n % cols]
         fan_chart(cmp.periods, d[:, g, :], ax=ax, color="C2", money=money, currency=cmp.currency)
         ax.axhline(0, color="black", lw=0.8)
-        ax.set_title(cmp.groups[g], fontsize=10)
+        ax.set_title(cmp.name(cmp.groups[g]), fontsize=10)
         if n == 0:
             ax.legend(fontsize=7, loc="upper left")
     for n in range(len(gi), rows * cols):
@@ -57,7 +58,7 @@ def plot_side_by_side(cmp: Comparison, *, max_groups: int = 6, title: str | None
             ax = axes[r][k]
             fan_chart(cmp.periods, cmp.arrays[k][:, g, :], ax=ax, color=f"C{k % 10}", money=money,
                       currency=cmp.currency)
-            ax.set_title(f"{cmp.labels[k]} — {cmp.groups[g]}", fontsize=9)
+            ax.set_title(f"{cmp.labels[k]} — {cmp.name(cmp.groups[g])}", fontsize=9)
             if r == 0 and k == 0:
                 ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(title or f"{cmp.metric} by {cmp.by}: median and 50/80/90 % bands", fontsize=11)

@@ -65,7 +65,12 @@ def plot_fan(
     ax: Any = None,
     title: str | None = None,
 ) -> Any:
-    """Fan charts of a results folder, one panel per group (or one panel on `ax`)."""
+    """Fan charts of a results folder, one panel per group (or one panel on `ax`). Groups are
+    named for people: the total says what it holds ("total (CAR-T + bispecific)") and, when it
+    holds CAR-T and other products, the CAR-T-only fan is drawn beside it on its panel;
+    modalities are spelt out ("bispecific antibody")."""
+    from sim.results.modality import car_t_total, group_name, mixed_total
+
     plt = pyplot()
     names, periods, arr = results.grouped(metric, by, filters=filters, freq=freq)
     if groups:
@@ -73,35 +78,49 @@ def plot_fan(
         names, arr = [names[k] for k in keep], arr[:, keep, :]
     if not names:
         raise ScenarioError("nothing to plot: the filter matches no group")
+    labels = [group_name(results, by, g, metric, filters) for g in names]
+    cart = car_t_total(results, metric, filters, freq)[1] if by == "total" and mixed_total(
+        results, metric, filters) else None
     money = is_money(metric)
     currency = results.meta.get("reporting_currency", "USD")
     n = len(names)
+
+    def panel(a: Any, k: int, color: str = "C0", label: str | None = None) -> None:
+        if cart is not None:  # the total and CAR-T only, on one panel
+            fan_chart(periods, arr[:, k, :], ax=a, bands=bands, color="C0", label=f"{labels[k]}: median",
+                      actuals=(actuals or {}).get(names[k]), money=money, currency=currency)
+            fan_chart(periods, cart, ax=a, bands=bands, color="C1", label="CAR-T only: median",
+                      money=money, currency=currency)
+        else:
+            fan_chart(periods, arr[:, k, :], ax=a, bands=bands, color=color, label=label,
+                      actuals=(actuals or {}).get(names[k]), money=money, currency=currency)
+
+    with_cart = ", with CAR-T only" if cart is not None else ""
     if ax is not None:
         if n > 1:
-            for k, g in enumerate(names):
-                fan_chart(periods, arr[:, k, :], ax=ax, bands=bands, color=f"C{k % 10}", label=g,
-                          actuals=(actuals or {}).get(g), money=money, currency=currency)
-            ax.legend(fontsize=7)
+            for k in range(n):
+                panel(ax, k, color=f"C{k % 10}", label=labels[k])
         else:
-            fan_chart(periods, arr[:, 0, :], ax=ax, bands=bands, actuals=(actuals or {}).get(names[0]),
-                      money=money, currency=currency)
-            ax.legend(fontsize=7)
-        ax.set_title(title or f"{metric_label(metric)} — {names[0] if n == 1 else by}")
+            panel(ax, 0)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title(title or f"{metric_label(metric)} — {labels[0] if n == 1 else by}{with_cart}")
         return ax.figure
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows), squeeze=False, sharex=True)
-    for k, g in enumerate(names):
+    size = (8.0, 4.2) if n == 1 else (5.2 * cols, 3.4 * rows)  # one panel: room for its title
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, sharex=True)
+    for k in range(n):
         a = axes[k // cols][k % cols]
-        fan_chart(periods, arr[:, k, :], ax=a, bands=bands, actuals=(actuals or {}).get(g),
-                  money=money, currency=currency)
-        a.set_title(g, fontsize=10)
+        panel(a, k)
+        if n > 1:
+            a.set_title(labels[k], fontsize=10)
         if k == 0:
             a.legend(fontsize=7, loc="upper left")
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].set_visible(False)
     unit = f" ({currency})" if money else ""
-    fig.suptitle(title or f"{metric_label(metric)}{unit} by {by} — {results.scenario}, "
+    what = f" — {labels[0]}{with_cart}\n" if n == 1 else f" by {by} — "
+    fig.suptitle(title or f"{metric_label(metric)}{unit}{what}{results.scenario}, "
                  f"{results.meta.get('draws')} draws; median and {'/'.join(map(str, sorted(bands)))} % bands")
     fig.tight_layout()
     return fig

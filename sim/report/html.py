@@ -6,10 +6,13 @@ the results folder (metadata.json, scenario.yaml = the merged scenario, the parq
 and the recorded per-draw inputs). Sections:
 
 * header: scenario, description, draws, seed, design, created, package version, sha256;
-* key numbers: median and P10-P90 of total net revenue and patients infused;
+* key numbers: median and P10-P90 of total net revenue and patients infused, the total saying
+  what it holds ("CAR-T + bispecific") with CAR-T only beside it in a mixed market; revenue by
+  modality and by product;
 * assumptions: every uncertain input with its distribution and sampled P10/P50/P90, and
   the fixed inputs in a collapsed <details>;
-* fan charts: total revenue, revenue by product / target / region, total patients infused;
+* fan charts: total revenue (with the CAR-T-only fan in a mixed market), revenue by product /
+  modality (when there are several) / target / region, total patients infused;
 * market share over time: stacked median revenue share by product and by target;
 * tornado: the inputs that move total revenue in the last year most, read off the run's own
   draws (Spearman rank correlation, and the output's median with the input in its bottom
@@ -41,7 +44,9 @@ from sim.report.markup import table as _table
 from sim.report.sections import assumptions_section, comparison_section, tornado_section
 from sim.report.style import CSS
 from sim.results import Results
+from sim.results.modality import car_t_total, mixed_total, total_modalities, total_name
 from sim.version import __version__
+from sim.vocab import is_car_t, modality_label, total_content
 
 DPI = 100
 TOP_INPUTS = 12
@@ -68,6 +73,11 @@ class ReportBuilder:
         self.data = self._scenario_data(res)
         self.inputs = self._inputs(res)
         _, self.years, _ = res.grouped("revenue", "total", freq="year")
+        # what "total" holds, said wherever it is shown; CAR-T only beside it in a mixed market
+        self.modalities = total_modalities(res)
+        self.content = total_content(self.modalities)
+        self.total = total_name(res)
+        self.mixed = mixed_total(res)
         self.last = self.years[-1]
         self.middle = self.years[len(self.years) // 2]
 
@@ -134,17 +144,24 @@ class ReportBuilder:
         return '<nav class="toc">' + " ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in items) + "</nav>"
 
     def key_numbers(self) -> str:
-        """Revenue and patients in the middle and last years, and revenue by product."""
+        """Revenue and patients in the middle and last years (the total, saying what it holds, and
+        CAR-T only beside it in a mixed market), revenue by modality and by product."""
         res = self.res
         years = list(dict.fromkeys([self.middle, self.last]))
+        held = f", {self.content}" if self.content else ""
         rows = []
-        for metric, label, fmt in (("revenue", f"Total net revenue ({self.currency})", fmt_money),
-                                   ("infused", "Patients infused", fmt_count)):
+        for metric, label, cart_label, fmt in (
+                ("revenue", f"Total net revenue{held}, {self.currency}", f"CAR-T-only net revenue, {self.currency}",
+                 fmt_money),
+                ("infused", f"Patients infused{held}", "CAR-T-only patients infused", fmt_count)):
             _, periods, arr = res.grouped(metric, "total", freq="year")
-            for y in years:
-                x = arr[:, 0, periods.index(y)]
-                q10, q50, q90 = np.percentile(x, [10, 50, 90])
-                rows.append([label, y, fmt(q50), f"{fmt(q10)} – {fmt(q90)}"])
+            series = [(label, arr[:, 0, :])]
+            if self.mixed:
+                series.append((cart_label, car_t_total(res, metric, freq="year")[1]))
+            for name, x_all in series:
+                for y in years:
+                    q10, q50, q90 = np.percentile(x_all[:, periods.index(y)], [10, 50, 90])
+                    rows.append([name, y, fmt(q50), f"{fmt(q10)} – {fmt(q90)}"])
         cards = []
         for r in rows:
             cards.append(f'<div class="card"><div class="card-label">{_e(r[0])}, {_e(r[1])}</div>'
@@ -156,16 +173,34 @@ class ReportBuilder:
         tot = np.median(arr[:, :, p].sum(axis=1))
         order = np.argsort(-q[1], kind="stable")
         prow = [[prod[g], res.product_company.get(prod[g], ""), res.product_target.get(prod[g], ""),
+                 modality_label(res.product_modality.get(prod[g], "")),
                  fmt_money(q[1][g]), f"{fmt_money(q[0][g])} – {fmt_money(q[2][g])}",
                  f"{100 * q[1][g] / tot:.1f} %" if tot > 0 else "–"] for g in order]
-        ptable = _table(["product", "company", "target", f"median ({self.currency})", "P10 – P90",
-                         "median / median total"], prow, num_cols={3, 4, 5}, cls="data")
+        ptable = _table(["product", "company", "target", "modality", f"median ({self.currency})", "P10 – P90",
+                         f"median / median {self.total}"], prow, num_cols={4, 5, 6}, cls="data")
         return (f'<section id="key-numbers"><h2>Key numbers</h2>'
                 f'<div class="cards">{"".join(cards)}</div>'
-                f"<h3>Net revenue by product, {_e(self.last)}</h3>{ptable}"
+                + self._modality_table()
+                + f"<h3>Net revenue by product, {_e(self.last)}</h3>{ptable}"
                 f'<p class="note-small">Percentiles are over the {fmt_number(res.meta.get("draws"))} Monte Carlo draws; '
-                f"P10–P90 is the central 80 % range. Product medians do not add up to the total's median.</p>"
-                "</section>")
+                f"P10–P90 is the central 80 % range. Product medians do not add up to the total's median."
+                + (" CAR-T is autologous and allogeneic CAR-T; the total also holds "
+                   + ", ".join(modality_label(m) for m in self.modalities if not is_car_t(m))
+                   + " products." if self.mixed else "")
+                + "</p></section>")
+
+    def _modality_table(self) -> str:
+        """Net revenue by modality in the last year, when the scenario has more than one."""
+        if len(self.modalities) < 2:
+            return ""
+        mods, periods, arr = self.res.grouped("revenue", "modality", freq="year")
+        x = arr[:, :, periods.index(self.last)]
+        q = np.percentile(x, [10, 50, 90], axis=0)
+        rows = [[modality_label(m), fmt_money(q[1][k]), f"{fmt_money(q[0][k])} – {fmt_money(q[2][k])}"]
+                for k, m in enumerate(mods)]
+        return (f"<h3>Net revenue by modality, {_e(self.last)}</h3>"
+                + _table(["modality", f"median ({self.currency})", "P10 – P90"], rows, num_cols={1, 2},
+                         cls="data"))
 
     def _fan(self, metric: str, by: str) -> Any:
         """A fan chart figure: one wide panel for the total, a grid (largest groups first) otherwise."""
@@ -174,7 +209,9 @@ class ReportBuilder:
         bands = "median and 50/80/90 % bands"
         if by == "total":
             fig, ax = pyplot().subplots(figsize=(10, 4.2))
-            plot_fan(res, metric, "total", freq="year", ax=ax, title=f"{what}, total — {bands}")
+            with_cart = ", with CAR-T only" if self.mixed else ""
+            plot_fan(res, metric, "total", freq="year", ax=ax,
+                     title=f"{what}, {total_name(res, metric)}{with_cart} — {bands}")
             fig.tight_layout()
             return fig
         groups, periods, arr = res.grouped(metric, by, freq="year")
@@ -197,18 +234,23 @@ class ReportBuilder:
         out = ['<section id="fan-charts"><h2>Fan charts</h2>'
                "<p>Median (line) and the 50 / 80 / 90 % central bands of the draws, by year. Panels are "
                f"ordered by median in {_e(self.last)}, largest first; each panel has its own y axis.</p>"]
+        cart = ", with CAR-T only" if self.mixed else ""
         specs = [
-            ("fan-revenue-total", "revenue", "total", "Total net revenue"),
+            ("fan-revenue-total", "revenue", "total", f"Net revenue, {self.total}{cart}"),
             ("fan-revenue-product", "revenue", "product", "Net revenue by product"),
+            *([("fan-revenue-modality", "revenue", "modality", "Net revenue by modality")]
+              if len(self.modalities) > 1 else []),
             ("fan-revenue-target", "revenue", "target", "Net revenue by target"),
             ("fan-revenue-region", "revenue", "region", "Net revenue by region"),
-            ("fan-infused-total", "infused", "total", "Patients infused (total)"),
+            ("fan-infused-total", "infused", "total", f"Patients infused, {total_name(res, 'infused')}{cart}"),
         ]
         for cid, metric, by, title in specs:
             unit = f" ({self.currency})" if metric == "revenue" else " (patients per year)"
             cap = f"{title}{unit}" + (f"; one panel per {by}." if by != "total" else ".")
+            if by == "total" and self.mixed:
+                cap += " The orange fan is CAR-T only (autologous and allogeneic CAR-T)."
             out.append(self.chart(cid, self._fan(metric, by), title,
-                                  f"Fan chart of {title.lower()}{unit}, {res.scenario}", cap))
+                                  f"Fan chart of {title[:1].lower() + title[1:]}{unit}, {res.scenario}", cap))
         out.append("</section>")
         return "".join(out)
 

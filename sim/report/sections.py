@@ -35,11 +35,11 @@ def tornado_section(b: ReportBuilder) -> str:
     if df.empty:
         return head + "<p>No recorded input varies across draws.</p></section>"
     n = len(y)
-    title = (f"Total net revenue in {b.last}: median with each input in its bottom / top decile of "
+    title = (f"Net revenue, {b.total}, in {b.last}: median with each input in its bottom / top decile of "
              f"draws\n(black line: median over all {n} draws)")
     fig = plot_decile_tornado(df, top=b.top, title=title)
-    chart = b.chart("tornado-chart", fig, f"Tornado, total net revenue {b.last}",
-                       f"Tornado chart of the {min(b.top, len(df))} inputs that move total net revenue "
+    chart = b.chart("tornado-chart", fig, f"Tornado, net revenue, {b.total}, {b.last}",
+                       f"Tornado chart of the {min(b.top, len(df))} inputs that move net revenue, {b.total}, "
                        f"in {b.last} most",
                        "Bars run from the median over all draws to the median over the draws with the "
                        "input in its bottom decile (blue) and top decile (red); labels give the input's "
@@ -66,6 +66,7 @@ def comparison_section(b: ReportBuilder) -> str:
         cmp_total = load_comparison([b.res, b.other], "revenue", "total", freq="year")
         cmp_prod = load_comparison([b.res, b.other], "revenue", "product", freq="year")
     base, alt = cmp_total.labels
+    total = cmp_total.name("total")  # what both totals hold
     kind = ("paired draw by draw (common random numbers)" if cmp_total.paired
             else "UNPAIRED: independent draws, so differences include sampling noise")
     out = [f'<section id="comparison"><h2>Comparison: {_e(alt)} vs {_e(base)}</h2>',
@@ -74,16 +75,16 @@ def comparison_section(b: ReportBuilder) -> str:
            f"{_e(kind)}.</p>"]
     for n in dict.fromkeys(cmp_total.notes + cmp_prod.notes):
         out.append(f'<p class="note">{_e(n)}</p>')
-    out.append(b.chart("compare-side-by-side", plot_side_by_side(cmp_total, title=f"Total net revenue "
-                          f"({cmp_total.currency}): median and 50/80/90 % bands"),
-                          "Side by side, total net revenue",
-                          f"Side-by-side fan charts of total net revenue, {base} and {alt}",
+    out.append(b.chart("compare-side-by-side", plot_side_by_side(cmp_total, title=f"Net revenue, "
+                          f"{total} ({cmp_total.currency}): median and 50/80/90 % bands"),
+                          f"Side by side, net revenue, {total}",
+                          f"Side-by-side fan charts of net revenue, {total}, {base} and {alt}",
                           "Same y axis for both scenarios."))
     pair = "paired, draw by draw" if cmp_total.paired else "UNPAIRED: independent draws"
     diff_title = f"Net revenue ({cmp_total.currency}): {alt} minus {base} ({pair})"
     out.append(b.chart("compare-difference-total", plot_difference(cmp_total, title=diff_title),
-                          "Difference, total net revenue",
-                          f"Fan chart of the difference in total net revenue, {alt} minus {base}",
+                          f"Difference, net revenue, {total}",
+                          f"Fan chart of the difference in net revenue, {total}, {alt} minus {base}",
                           f"{alt} minus {base}, {kind}."))
     out.append(b.chart("compare-difference-product", plot_difference(cmp_prod, title=diff_title + " by product"),
                           "Difference by product",
@@ -92,7 +93,7 @@ def comparison_section(b: ReportBuilder) -> str:
     df = pd.concat([comparison_table(cmp_total), comparison_table(cmp_prod)], ignore_index=True)
     rows: list[list[str]] = []
     for group, sub in df.groupby("group", sort=False):
-        rows.append([f"<strong>{_e(group)}</strong>"])
+        rows.append([f"<strong>{_e(cmp_total.name(str(group)))}</strong>"])
         for r in sub.itertuples():
             if r.role == "baseline":
                 tail = ["(baseline)", "", "", ""]

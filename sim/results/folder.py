@@ -8,6 +8,7 @@ metadata.json, written last: a folder without it is incomplete.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,22 +98,34 @@ class Results:
             return np.asarray(self._arrays[table][metric], dtype=dtype).transpose(0, 2, 1)
         key = (table, metric, np.dtype(dtype).str)
         if key not in self._cache:
-            n_items = self.n_items(table)
-            files = self.files(table)
-            NP = len(self.periods)
-            sizes = [pq.ParquetFile(f).metadata.num_rows // (NP * n_items) for f in files]  # draws
-            out = np.empty((sum(sizes), NP, n_items), dtype=dtype)  # filled part by part: no concatenated copies
-            pos = 0
-            for f, n in zip(files, sizes, strict=True):
-                col = pq.read_table(f, columns=[metric]).column(0).to_numpy()
-                if self.part_layout == PART_LAYOUT:
-                    out[pos:pos + n] = col.reshape(NP, n_items, n).transpose(2, 0, 1)
-                else:
-                    out[pos:pos + n] = col.reshape(n, NP, n_items)
-                pos += n
+            sizes = self._part_draws(table)
+            out = np.empty((sum(sizes), len(self.periods), self.n_items(table)), dtype=dtype)
+            pos = 0  # filled part by part: no concatenated copies
+            for part in self.part_arrays(metric, table):
+                out[pos:pos + part.shape[0]] = part
+                pos += part.shape[0]
             pa.default_memory_pool().release_unused()
             self._cache[key] = out
         return self._cache[key]
+
+    def _part_draws(self, table: str) -> list[int]:
+        """How many draws each part file of a table holds."""
+        per_draw = len(self.periods) * self.n_items(table)
+        return [pq.ParquetFile(f).metadata.num_rows // per_draw for f in self.files(table)]
+
+    def part_arrays(self, metric: str, table: str = "lanes") -> Iterator[np.ndarray]:
+        """(draws, periods, items) float32 views of one metric, one part (batch) at a time, in
+        draw order: what reads a whole run in bounded memory. An in-memory batch is one part."""
+        if self._arrays is not None:
+            yield np.asarray(self._arrays[table][metric]).transpose(0, 2, 1)
+            return
+        n_items, NP = self.n_items(table), len(self.periods)
+        for f, n in zip(self.files(table), self._part_draws(table), strict=True):
+            col = pq.read_table(f, columns=[metric]).column(0).to_numpy()
+            if self.part_layout == PART_LAYOUT:
+                yield col.reshape(NP, n_items, n).transpose(2, 0, 1)
+            else:
+                yield col.reshape(n, NP, n_items)
 
     @property
     def draws(self) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Groupings of results: which stored items add up to each product, target, region, company...
 
 Lanes (product x region x indication) group by any of GROUPINGS; cells (region x indication)
-by region and indication; company-product rows by company and product. Filters keep the
+by region and indication; company-product rows by company, product and modality. Filters keep the
 items whose label is one of the given values.
 """
 
@@ -41,7 +41,8 @@ def item_labels(res: Results, table: str, by: str) -> list[str]:
     else:
         m = {"total": ["total"] * len(res.company_products),
              "company": [c for c, _ in res.company_products],
-             "product": [p for _, p in res.company_products]}
+             "product": [p for _, p in res.company_products],
+             "modality": [res.product_modality.get(p, "") for _, p in res.company_products]}
     if by not in m:
         raise ScenarioError(f"cannot group {table} results by {by!r}; choose one of {', '.join(m)}")
     return m[by]
