@@ -1,5 +1,6 @@
 """Issue 17 (first part): the tool deletes or replaces only folders it created, names are single
-folder names, a replace is old-or-new at every step, and result files honour the umask."""
+folder names, a replace is old-or-new at every step, result files honour the umask, options
+are checked before any worker starts and --workers beyond the CPUs is capped with a warning."""
 
 from __future__ import annotations
 
@@ -149,6 +150,29 @@ def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def test_workers_beyond_the_cpus_are_capped_with_a_warning(tmp_path, capsys) -> None:
+    code = main(_argv(tmp_path / "r", "--workers", str((os.cpu_count() or 1) + 6)))
+    err = capsys.readouterr().err
+    assert code == 0 and "more than the" in err
+    meta = json.loads((tmp_path / "r" / "metadata.json").read_text())
+    assert meta["workers"] <= (os.cpu_count() or 1)
+
+
+def test_options_are_checked_before_any_worker_starts(tmp_path, capsys, monkeypatch) -> None:
+    import sim.runner
+
+    started = []
+    monkeypatch.setattr(sim.runner, "WorkerPool", lambda n: started.append(n))
+    for extra, phrase in ((["--draws", "0"], "--draws must be at least 1"), (["--batch-size", "0"], "--batch-size"),
+                          (["--name", "../x"], "plain name")):
+        argv = ["run", str(EXAMPLE), "--workers", "2", "--quiet", "--no-charts", *extra]
+        if "--name" not in extra:
+            argv += ["--out", str(tmp_path / "r")]
+        assert main(argv) == 2
+        assert phrase in capsys.readouterr().err
+    assert started == []  # the pool of workers never started
 
 
 def test_a_base_scenario_with_a_plain_name_still_loads(tmp_path) -> None:

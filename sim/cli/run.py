@@ -16,12 +16,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from sim.api import run
     from sim.runner import WorkerPool
+    from sim.runner.execute import cap_workers, check_options
     from sim.runner.folders import default_out_dir
     from sim.scenario import load_scenario
 
+    # options are checked, and workers capped at the CPUs, before any worker starts
+    check_options(args.draws, args.workers, args.freq, args.design, args.engine, args.executor, args.batch_size,
+                  args.cluster)
+    if args.name is not None:
+        from sim.io import check_component
+
+        check_component(args.name, "--name")
     # the workers start (and load numba's kernels) while this process reads the scenario
     local = args.workers > 1 and args.executor == "local" and args.cluster is None
-    pool = WorkerPool(args.workers) if local else None
+    pool = WorkerPool(cap_workers(args.workers)) if local else None
     try:
         loaded = load_scenario(args.file)
         for w in loaded.warnings:

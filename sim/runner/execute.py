@@ -64,8 +64,9 @@ class RunOptions:
     charts: ChartHook | None
 
 
-def _check(draws: int, workers: int, freq: str | None, design: str, engine: str, executor: str,
-           batch_size: int | None, cluster: str | None) -> None:
+def check_options(draws: int, workers: int, freq: str | None, design: str, engine: str, executor: str,
+                  batch_size: int | None, cluster: str | None) -> None:
+    """The run's options, checked before any work (the command line checks them before starting workers)."""
     if draws < 1:
         raise ScenarioError(f"--draws must be at least 1, got {draws}")
     if workers < 1:
@@ -122,7 +123,7 @@ def run_scenario(
     pool of `workers` is started here, before the scenario is loaded, and closed at the end.
     `charts`: draws the finished run's charts (sim.plots.fan.default_charts; the runner draws none).
     """
-    _check(draws, workers, freq, design, engine, executor, batch_size, cluster)
+    check_options(draws, workers, freq, design, engine, executor, batch_size, cluster)
     if cluster is not None:
         executor = "dask"
     workers = cap_workers(workers) if executor == "local" and pool is None else workers
