@@ -313,3 +313,22 @@ def test_a_listing_without_its_own_out_of_pocket_follows_the_channels_path(tmp_p
     t = np.arange(MONTHS)
     hmb_oop = np.where(t < 12, 1.0, np.where(t < 24, 0.8, 0.3))  # not covered, then the channel's path
     np.testing.assert_allclose(share, 0.5 * _able(1.0) + 0.5 * _able(hmb_oop), rtol=1e-9)
+
+
+def test_out_of_pocket_paths_of_two_regions_stay_in_their_region(tmp_path) -> None:
+    # channel 0 of each region has its own path: region B's values must never reach region A
+    d = _payers(1.0, 0.0, 0.2)
+    d["regions"]["US"]["payers"] = {"cash": {"share": 1.0, "out_of_pocket": {
+        "interpolation": "step", "points": _pts(("2020-01", 0.9), ("2021-01", 0.5))}}}
+    d["regions"]["EU"] = {"affordability": {"median": 100000.0, "sigma": 1.0},
+                          "payers": {"cash": {"share": 1.0, "out_of_pocket": _pts(("2020-01", 0.1))}}}
+    d["indications"]["X"]["markets"]["EU"] = {"eligible": 1200.0}
+    d["products"]["A"]["regions"]["EU"] = {"price": PRICE, "launches": {"X": "2020-01"}}
+    st, out = _run(tmp_path, d)
+    us, eu = st.cells.index(("US", "X")), st.cells.index(("EU", "X"))
+    lane_us, lane_eu = lane_index(st, "A", "US", "X"), lane_index(st, "A", "EU", "X")
+    t = np.arange(MONTHS)
+    np.testing.assert_allclose(out.lanes["demand"][0, lane_us] / out.cells["addressable"][0, us],
+                               np.where(t < 12, _able(0.9), _able(0.5)), rtol=1e-9)
+    np.testing.assert_allclose(out.lanes["demand"][0, lane_eu] / out.cells["addressable"][0, eu],
+                               np.full(MONTHS, _able(0.1)), rtol=1e-9)

@@ -163,6 +163,7 @@ class PayerPaths:
         regions = sorted({v.col // self.K for v in self.shares})
         self.region_lanes = {r: np.flatnonzero(structure.lane_region == r) for r in regions}
         self.raw = {r: market.params.payer_raw[r].copy() for r in regions}  # each month's values go in
+        self.oop_lanes = {v.col // self.K: np.flatnonzero(structure.lane_region == v.col // self.K) for v in self.oops}
         for v in self.oops:  # the lanes the channel covers follow its path
             r, k = divmod(v.col, self.K)
             scn = structure.scenario
@@ -187,13 +188,13 @@ class PayerPaths:
             if not np.array_equal(want, cur):
                 s.share[:, lanes, :] = want
                 moved = True
-        for v in self.oops:
+        for v in self.oops:  # channel k of region r: only that region's lanes (k numbers each region's channels)
             r, k = divmod(v.col, self.K)
-            follows = s.oop_follows[:, :, k]
-            cur = s.oop[:, :, k]
-            want = np.where(follows, v.values[t][:, None], cur)
+            lanes = self.oop_lanes[r]
+            cur = s.oop[:, lanes, k]
+            want = np.where(s.oop_follows[:, lanes, k], v.values[t][:, None], cur)
             if not np.array_equal(want, cur):
-                s.oop[:, :, k] = want
+                s.oop[:, lanes, k] = want
                 moved = True
         return moved
 
