@@ -179,3 +179,22 @@ def test_a_base_scenario_with_a_plain_name_still_loads(tmp_path) -> None:
     from helpers import load_dict
 
     assert load_dict(tmp_path, base_scenario()).name == "base"
+
+
+@pytest.mark.parametrize("case,phrase", [("no products", "at least one product"),
+                                         ("no indications", "at least one indication"),
+                                         ("no launches", "nothing to simulate")])
+def test_a_scenario_with_nothing_to_simulate_is_refused_at_validation(tmp_path, capsys, case, phrase) -> None:
+    # validate said ok and run crashed with a traceback (issue 17)
+    d = base_scenario()
+    if case == "no products":
+        d["products"] = {}
+    elif case == "no indications":
+        d["indications"] = {}
+        d["products"]["A"]["regions"]["US"]["launches"] = {}
+    else:
+        d["products"]["A"]["regions"]["US"]["launches"] = {}
+    path = write_scenario(tmp_path, d)
+    _exit_2(capsys, ["validate", str(path)], phrase)
+    _exit_2(capsys, ["run", str(path), "--draws", "5", "--out", str(tmp_path / "r"), "--quiet"], phrase)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "r.partial").exists()

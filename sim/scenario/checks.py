@@ -26,7 +26,7 @@ def _date_support(spec: Any) -> tuple[float, float] | None:
 
 def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
     """Every (field path, problem) a scenario has beyond its schema."""
-    out = _weights(scn)
+    out = _something_to_simulate(scn) + _weights(scn)
     used = set(scn.preference.weights) | {w for i in scn.indications.values() for w in (i.weights or {})}
     for pname, p in scn.products.items():
         out += _product(scn, pname, p, used)
@@ -85,6 +85,19 @@ def _weights(scn: Scenario) -> list[tuple[Loc, str]]:
         if w not in attrs:
             out.append((("preference", "weights", w), f"no product has attribute '{w}'{did_you_mean(w, attrs)}"))
     return out
+
+
+def _something_to_simulate(scn: Scenario) -> list[tuple[Loc, str]]:
+    """At least one indication, one product and one launch (a run of nothing crashed)."""
+    if not scn.indications:
+        return [(("indications",), "a scenario needs at least one indication (a disease and line of therapy "
+                                   "with its markets per region)")]
+    if not scn.products:
+        return [(("products",), "a scenario needs at least one product, launched in at least one market")]
+    if not any(pr.launches for p in scn.products.values() for pr in p.regions.values()):
+        return [(("products",), "no product launches in any market, so there is nothing to simulate; add "
+                                "products.<name>.regions.<region>.launches.<indication>")]
+    return []
 
 
 def _feeds(scn: Scenario) -> list[tuple[Loc, str]]:
