@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import base_scenario, lane_index, load_dict, simulate
+from helpers import assert_kernels_agree, base_scenario, lane_index, load_dict, simulate
 
-from sim.engine.batch import simulate_batch
 from sim.engine.patient import simulate_patient
 from sim.engine.structure import build_structure
 from sim.errors import ScenarioError
@@ -105,13 +104,7 @@ def _rich():
 
 
 def test_both_kernels_agree_with_line_flows(tmp_path) -> None:
-    st = build_structure(load_dict(tmp_path, _rich()))
-    a = simulate_batch(st, 2, np.arange(16), kernel="compiled")
-    b = simulate_batch(st, 2, np.arange(16), kernel="numpy")
-    for table in ("lanes", "cells", "companies"):
-        for m in getattr(a, table):
-            np.testing.assert_allclose(getattr(a, table)[m], getattr(b, table)[m], rtol=1e-9, atol=1e-6,
-                                       err_msg=f"{table}.{m}")
+    assert_kernels_agree(build_structure(load_dict(tmp_path, _rich())), 2, 16)
 
 
 def test_the_patient_engine_flows_its_own_patients(tmp_path) -> None:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import base_scenario, bass_F, lane_index, load_dict, simulate
+from helpers import assert_kernels_agree, base_scenario, bass_F, lane_index, load_dict, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -198,13 +198,7 @@ def _rich():
 
 
 def test_both_kernels_agree_under_a_nested_choice(tmp_path) -> None:
-    st = build_structure(load_dict(tmp_path, _rich()))
-    a = simulate_batch(st, 3, np.arange(24), kernel="compiled")
-    b = simulate_batch(st, 3, np.arange(24), kernel="numpy")
-    for table in ("lanes", "cells", "companies"):
-        for m in getattr(a, table):
-            np.testing.assert_allclose(getattr(a, table)[m], getattr(b, table)[m], rtol=1e-9, atol=1e-6,
-                                       err_msg=f"{table}.{m}")
+    assert_kernels_agree(build_structure(load_dict(tmp_path, _rich())), 3, 24)
 
 
 @pytest.mark.slow

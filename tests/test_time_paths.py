@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import base_scenario, bass_F, lane_index, load_dict, simulate
+from helpers import assert_kernels_agree, base_scenario, bass_F, lane_index, load_dict, simulate
 
 from sim.engine.patient import simulate_patient
 from sim.engine.structure import build_structure
@@ -185,15 +185,7 @@ def _everything_moves():
 
 
 def test_both_kernels_agree_with_paths(tmp_path) -> None:
-    from sim.engine.batch import simulate_batch
-
-    st = build_structure(load_dict(tmp_path, _everything_moves()))
-    a = simulate_batch(st, 3, np.arange(16), kernel="compiled")
-    b = simulate_batch(st, 3, np.arange(16), kernel="numpy")
-    for table in ("lanes", "cells", "companies"):
-        for m in getattr(a, table):
-            np.testing.assert_allclose(getattr(a, table)[m], getattr(b, table)[m], rtol=1e-9, atol=1e-6,
-                                       err_msg=f"{table}.{m}")
+    assert_kernels_agree(build_structure(load_dict(tmp_path, _everything_moves())), 3, 16)
 
 
 def test_the_patient_engine_books_money_at_each_months_rate(tmp_path) -> None:

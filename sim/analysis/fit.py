@@ -261,8 +261,9 @@ def abc_smc(simulate: Callable[[np.ndarray, np.ndarray], np.ndarray], target: Ta
         keep_u: list[np.ndarray] = []
         keep_d: list[np.ndarray] = []
         rate = max(res.generations[-1].acceptance * 0.5, 0.05)
-        while sum(len(k) for k in keep_u) < n:
-            need = n - sum(len(k) for k in keep_u)
+        n_acc = 0
+        while n_acc < n:
+            need = n - n_acc
             m = int(min(max(math.ceil(need / rate * 1.2), 64), 20 * n))
             prop = kernel.rvs(size=m).to_numpy().reshape(m, d)
             prop = prop[((prop > 0.0) & (prop < 1.0)).all(axis=1)]  # inside the prior's support
@@ -275,7 +276,8 @@ def abc_smc(simulate: Callable[[np.ndarray, np.ndarray], np.ndarray], target: Ta
             ok = dd <= eps
             keep_u.append(prop[ok])
             keep_d.append(dd[ok])
-            rate = max(sum(len(k) for k in keep_u) / n_sim, 1e-3)
+            n_acc += int(ok.sum())
+            rate = max(n_acc / n_sim, 1e-3)
             if n_sim > n / settings.min_acceptance:
                 break
         acc_u, acc_d = np.concatenate(keep_u)[:n], np.concatenate(keep_d)[:n]

@@ -56,8 +56,10 @@ def _cmd(args: argparse.Namespace) -> int:
     except ImportError:
         raise ScenarioError("sim backtest needs pyabc and scoringrules: pip install -e '.[fit]'") from None
     out = Path(args.out) if args.out else Path("outputs") / f"backtest-{stamp()}"
+    from sim.runner.folders import is_ours
+
     if out.exists() or out.is_symlink():
-        if not args.force or out.is_symlink() or not (out / MARKER).is_file():
+        if not args.force or not is_ours(out, MARKER):
             raise ScenarioError(f"{out} exists; {'use --force to replace it' if not args.force else 'it is not a backtest folder (no ' + MARKER + '): left untouched'}")
         shutil.rmtree(out)
     out.mkdir(parents=True)

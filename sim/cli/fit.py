@@ -127,13 +127,14 @@ def _spec_text(spec: Any) -> str:
 
 def _refuse_existing(out: Path, force: bool) -> None:
     from sim.errors import ScenarioError
+    from sim.runner.folders import is_ours
 
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ScenarioError(f"--out {out} exists and is not a folder; choose another --out")
     if out.exists():
         if not force:
             raise ScenarioError(f"fit folder {out} exists; use --force to replace it, or another --name")
-        if not (out / MARKER).is_file():
+        if not is_ours(out, MARKER):
             raise ScenarioError(f"--force: {out} is not a fit folder (no {MARKER}); it was left untouched")
 
 
@@ -146,10 +147,11 @@ def write_fit(out: Path, loaded: Any, result: Any, specs: dict[str, Any], meta: 
 
     from sim.analysis.fit import posterior_table
     from sim.errors import ScenarioError
+    from sim.runner.folders import is_ours, replace_folder
 
     tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():  # an interrupted fit's, or not ours
-        if tmp.is_symlink() or not (tmp / PARTIAL).is_file():
+    if tmp.exists() or tmp.is_symlink():  # an interrupted fit's, or not ours
+        if not is_ours(tmp, PARTIAL):
             raise ScenarioError(f"{tmp} exists and was not written by sim fit; move it away and fit again")
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -165,13 +167,7 @@ def write_fit(out: Path, loaded: Any, result: Any, specs: dict[str, Any], meta: 
                                      "jointly from the posterior\n" + yaml.safe_dump(fitted, sort_keys=False))
     (tmp / MARKER).write_text(json.dumps(meta, indent=2, default=str))
     (tmp / PARTIAL).unlink()
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
+    replace_folder(tmp, out, MARKER)
 
 
 def _chart(path: Path, result: Any, specs: dict[str, Any]) -> None:

@@ -152,8 +152,7 @@ class Flow:
         sc = structure.seg_cell
         self.neg_pq_seg = -(p.seg_p.T + p.seg_q.T)
         self.seg_region = structure.cell_region[sc]
-        seg_groups = np.r_[0, np.flatnonzero(np.diff(sc)) + 1].astype(np.int64) if sc.size else np.zeros(0, np.int64)
-        self.cell_seg_sum = SegmentSum(seg_groups, structure.S)
+        self.cell_seg_sum = SegmentSum(_groups(sc)[0], structure.S)  # each cell's segments, summed
         self.nest_segs = np.flatnonzero([bool(k) for k in structure.seg_class]).astype(np.int64)
         starts, _ = _groups(sc[self.nest_segs])
         self.nest_bounds = np.r_[starts, self.nest_segs.size].astype(np.int64)
@@ -181,8 +180,6 @@ class Flow:
     def price_attractiveness(self) -> None:
         """Base attractiveness x exp(price utility x net price in the reporting currency), where the
         nested choice has a price coefficient (a price change then changes how many are treated)."""
-        if not self.priced.size:
-            return
         structure, p, state = self.market.structure, self.market.params, self.market.state
         pl = self.priced
         net_rep = state.price.T[pl] * (1.0 - p.gtn.T[pl]) / p.fx.T[structure.lane_region[pl]]

@@ -221,7 +221,7 @@ def _lanes(structure: Structure, sampler: Sampler, ramp_p: np.ndarray, capacity:
         for k, (cname, ch) in enumerate(scn.regions[r].payers.items()):
             cb = f"regions.{r}.payers.{cname}"
             share[:, l, k] = _payer(sampler, ch.share, cb + ".share", structure, "payer_share", r, k, varying)
-            covered = ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers)
+            covered = ch.covers_product(p)
             if covered or is_path(ch.out_of_pocket):  # a path also reaches products a listing adds
                 o = _payer(sampler, ch.out_of_pocket, cb + ".out_of_pocket", structure, "payer_oop", r, k, varying)
                 if covered:

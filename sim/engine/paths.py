@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 AFFORDABILITY = "affordability"
 NET_PRICE = "net_price"
 STATE = ("payer_share", "payer_oop")  # paths of the market's state (events change it too)
-RECOMPUTE = {"payer_share": AFFORDABILITY, "payer_oop": AFFORDABILITY, "bass_ceiling": None, "seg_ceiling": None, "growth": None, "aff_median": AFFORDABILITY, "gtn": NET_PRICE,
-             "fx": None, "cogs": None}
+RECOMPUTE = {"payer_share": AFFORDABILITY, "payer_oop": AFFORDABILITY, "aff_median": AFFORDABILITY,
+             "gtn": NET_PRICE, "bass_ceiling": None, "seg_ceiling": None, "growth": None, "fx": None, "cogs": None}
 
 
 @dataclass
@@ -166,11 +166,8 @@ class PayerPaths:
         self.oop_lanes = {v.col // self.K: np.flatnonzero(structure.lane_region == v.col // self.K) for v in self.oops}
         for v in self.oops:  # the lanes the channel covers follow its path
             r, k = divmod(v.col, self.K)
-            scn = structure.scenario
-            reg = scn.regions[structure.regions[r]]
-            ch = list(reg.payers.values())[k]
-            covered = [l for l in np.flatnonzero(structure.lane_region == r).tolist()
-                       if ch.covers == "all" or (isinstance(ch.covers, list) and structure.lanes[l][0] in ch.covers)]
+            ch = list(structure.scenario.regions[structure.regions[r]].payers.values())[k]
+            covered = [l for l in self.oop_lanes[r].tolist() if ch.covers_product(structure.lanes[l][0])]
             state.oop_follows[:, covered, k] = True
 
     def apply(self, t: int) -> bool:

@@ -33,9 +33,10 @@ def default_out_dir(scenario_name: str, name: str | None = None, root: str | Pat
     return Path(root) / scenario_name / stamp
 
 
-def is_ours(folder: Path) -> bool:
-    """Whether `folder` is a real folder (not a link) that sim run created."""
-    return folder.is_dir() and not folder.is_symlink() and (folder / MARKER).is_file()
+def is_ours(folder: Path, marker: str = MARKER) -> bool:
+    """Whether `folder` is a real folder (not a link) that the tool created (its `marker` file:
+    a results folder's by default; sim fit and sim backtest mark theirs)."""
+    return folder.is_dir() and not folder.is_symlink() and (folder / marker).is_file()
 
 
 def mark(folder: Path) -> None:
@@ -43,14 +44,14 @@ def mark(folder: Path) -> None:
     (folder / MARKER).write_text("a results folder written by sim run; sim may replace or delete it\n")
 
 
-def replace_folder(new: Path, final: Path) -> None:
-    """Put the complete folder `new` at `final`: an old results folder there is moved aside,
-    `new` renamed in, and the old one deleted last."""
+def replace_folder(new: Path, final: Path, marker: str = MARKER) -> None:
+    """Put the complete folder `new` at `final`: an old folder of the tool's there (with `marker`)
+    is moved aside, `new` renamed in, and the old one deleted last."""
     if not (final.exists() or final.is_symlink()):
         os.replace(new, final)
         return
-    if not is_ours(final):
-        raise ScenarioError(f"{final} is not a results folder written by sim run (no {MARKER}); "
+    if not is_ours(final, marker):
+        raise ScenarioError(f"{final} was not written by sim (no {marker}); "
                             "it was left untouched and the new results are in " + str(new))
     aside = final.with_name(f"{final.name}.old-{os.getpid()}")
     os.replace(final, aside)

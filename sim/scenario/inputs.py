@@ -152,7 +152,7 @@ def _lane(scn: Scenario, p: str, r: str, i: str) -> Iterator[tuple[str, Any]]:
         yield f"products.{p}.attributes.{a}", prod.attributes[a]
     for c, ch in scn.regions[r].payers.items():
         yield from named_values(f"regions.{r}.payers.{c}.share", ch.share)
-        if ch.covers == "all" or (isinstance(ch.covers, list) and p in ch.covers) or is_path(ch.out_of_pocket):
+        if ch.covers_product(p) or is_path(ch.out_of_pocket):
             yield from named_values(f"regions.{r}.payers.{c}.out_of_pocket", ch.out_of_pocket)
     for k, d in enumerate(prod.deals):
         if d.regions == "all" or r in d.regions:

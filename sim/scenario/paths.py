@@ -21,8 +21,6 @@ from pydantic import Discriminator, Field, Tag, create_model, model_validator
 from sim.periods import month_ordinal
 from sim.scenario.model import Frozen, Month
 
-INTERPOLATIONS = ("linear", "step")
-
 
 class TimePath(Frozen):
     """Dated points and how to read between them (the points' value type is set per field)."""

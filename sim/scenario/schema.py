@@ -61,6 +61,10 @@ class Payer(Frozen):
     out_of_pocket: FractionPath = 0.0
     covers: Literal["all", "none"] | list[str] = "all"
 
+    def covers_product(self, product: str) -> bool:
+        """Whether the channel pays for `product` (its patients then pay `out_of_pocket` of the price)."""
+        return self.covers == "all" or (isinstance(self.covers, list) and product in self.covers)
+
 
 class Affordability(Frozen):
     """Share of patients able to pay an out-of-pocket amount X: 1 - LogNormalCDF(X; median, sigma)."""
