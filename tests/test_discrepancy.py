@@ -48,6 +48,33 @@ def test_the_multiplier_has_mean_one_and_the_stated_log_variance(tmp_path) -> No
     assert np.allclose(ratio[:, 0], 1.0)  # the walk starts at the scenario start
 
 
+@pytest.mark.parametrize("where", ["start", "as_of"])
+def test_the_walk_starts_at_its_start_month_or_the_scenarios_as_of(tmp_path, where) -> None:
+    """Before the walk's start (by default what the scenario knows dates from: fitted to the past)
+    demand is the model's exactly; from it, the log-variance grows as from the scenario start."""
+    _, base = simulate(load_dict(tmp_path, _scn(None), "a.yaml"), 1, freq="month")
+    d = _scn(0.3)
+    if where == "start":
+        d["discrepancy"]["start"] = "2021-07"
+    else:
+        d["as_of"] = "2021-07"
+    _, out = simulate(load_dict(tmp_path, d, "b.yaml"), N, freq="month")
+    ratio = out.lanes["demand"][:, 0] / base.lanes["demand"][0, 0]
+    first = 18  # 2021-07, the scenario starting 2020-01
+    assert (ratio[:, :first + 1] == 1.0).all()
+    tau = np.arange(ratio.shape[1] - first)
+    var = 0.09 * (tau // 12 + ((tau % 12) / 12.0) ** 2)
+    later = tau >= 12
+    np.testing.assert_allclose(np.log(ratio[:, first:][:, later]).var(axis=0), var[later], rtol=0.1)
+
+
+def test_a_walk_starting_outside_the_horizon_is_refused(tmp_path) -> None:
+    d = _scn(0.3)
+    d["discrepancy"]["start"] = "2031-01"
+    with pytest.raises(ScenarioError, match="discrepancy.start"):
+        load_dict(tmp_path, d)
+
+
 def test_discrepancy_widens_the_band(tmp_path) -> None:
     d = _scn(None)
     d["indications"]["X"]["uptake"]["ceiling"] = {"dist": "uniform", "min": 0.4, "max": 0.6}

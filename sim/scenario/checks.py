@@ -33,6 +33,36 @@ def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
     for eid, ev in scn.events.items():
         out += _event(scn, eid, ev)
     out.extend(_cycles(scn))
+    return out + _after_as_of(scn) + _discrepancy_start(scn)
+
+
+def _discrepancy_start(scn: Scenario) -> list[tuple[Loc, str]]:
+    disc = scn.discrepancy
+    if disc is None or disc.start is None:
+        return []
+    if not month_ordinal(scn.start) <= month_ordinal(disc.start) <= month_ordinal(scn.end):
+        return [(("discrepancy", "start"), f"{disc.start} is outside the horizon ({scn.start}..{scn.end}); "
+                                           "expected the month the walk starts from")]
+    return []
+
+
+def _after_as_of(scn: Scenario) -> list[tuple[Loc, str]]:
+    """A scenario as known at a month may not state a later launch or event as a fact (a backtest
+    from that month would then know its future)."""
+    if scn.as_of is None:
+        return []
+    known = month_ordinal(scn.as_of)
+    timed: list[tuple[Loc, Any]] = [(("events", eid), ev) for eid, ev in scn.events.items()]
+    timed += [(("products", pname, "regions", r, "launches", i), launch) for pname, p in scn.products.items()
+              for r, pr in p.regions.items() for i, launch in pr.launches.items()]
+    out: list[tuple[Loc, str]] = []
+    for loc, spec in timed:
+        certain = not isinstance(spec.probability, Distribution) and float(spec.probability) >= 1.0
+        if (isinstance(spec.date, float) and spec.date > known and certain and spec.after is None
+                and getattr(spec, "rounds", None) is None):
+            out.append((loc + ("date",), f"date {ordinal_to_str(int(spec.date))} is after as_of ({scn.as_of}) "
+                                         "and certain: what was not known then needs a probability below 1 "
+                                         "or an uncertain date"))
     return out
 
 

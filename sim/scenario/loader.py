@@ -57,8 +57,10 @@ class LoadedScenario:
 
 
 def _merge(base: Any, over: Any, loc: Loc, origin: Origin, over_lines: dict[Loc, int], label: str) -> Any:
-    """Deep-merge mappings; the variant wins; `null` in the variant removes the key."""
-    if isinstance(base, dict) and isinstance(over, dict):
+    """Deep-merge mappings; the variant wins; `null` in the variant removes the key. A distribution
+    given with its `dist` is one value and replaces the base's (merging a uniform over a pert kept
+    the pert's mode and failed)."""
+    if isinstance(base, dict) and isinstance(over, dict) and "dist" not in over:
         out = dict(base)
         for k, v in over.items():
             if v is None:

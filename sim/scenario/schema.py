@@ -295,12 +295,14 @@ class Correlation(Frozen):
 
 class Discrepancy(Frozen):
     """Model discrepancy: each product's (or lane's) demand times a mean-one log-normal random
-    walk, with yearly steps of standard deviation `scale` from the scenario start, interpolated
-    month by month. It widens the bands where the model's structure is uncertain; 0 is the model
-    without it, exactly."""
+    walk, with yearly steps of standard deviation `scale` from its `start` month (default: the
+    scenario's as_of, else its start), interpolated month by month. It widens the bands where the
+    model's structure is uncertain; 0 is the model without it, exactly. Before `start` the model
+    alone describes the past the scenario was fitted to."""
 
     scale: NonNeg
     by: Literal["product", "lane"] = "product"
+    start: Month | None = None
 
 
 class PosteriorRef(Frozen):
@@ -324,6 +326,7 @@ class Scenario(Frozen):
     description: str = ""
     start: Month
     end: Month = "2030-12"
+    as_of: Month | None = None  # what the scenario knows dates from: later launches must be uncertain
     reporting_currency: str = "USD"
     regions: dict[str, Region]
     indications: dict[str, Indication]
