@@ -57,7 +57,7 @@ def test_scores_of_a_known_ensemble() -> None:
     assert t.loc[0, "cover_p10_p90"] == 0.5 and t.loc[0, "product_years"] == 2
 
 
-@pytest.mark.parametrize("bad", ["scenarios/x.yaml", "@2020-12", "scenarios/x.yaml@2020-13"])
+@pytest.mark.parametrize("bad", ["@2020-12", "scenarios/x.yaml@2020-13"])
 def test_a_bad_origin_is_refused(bad) -> None:
     from sim.errors import ScenarioError
 
@@ -65,17 +65,36 @@ def test_a_bad_origin_is_refused(bad) -> None:
         parse_origin(bad)
 
 
+def test_an_origin_takes_its_month_from_the_scenarios_as_of() -> None:
+    from sim.errors import ScenarioError
+
+    bare = parse_origin("scenarios/x.yaml")
+    assert bare.month == "" and bare.known_as_of("2020-12") == BacktestOrigin("scenarios/x.yaml", "2020-12", "2020-12")
+    assert not bare.known_as_of("2020-12").in_sample
+    with pytest.raises(ScenarioError, match="states no as_of"):
+        bare.known_as_of(None)
+    dated = parse_origin("scenarios/x.yaml@2019-12")
+    assert dated.known_as_of("2022-11").in_sample  # the scenario knows three years past the origin
+    assert dated.known_as_of(None).in_sample  # nothing says what it knows
+    assert not dated.known_as_of("2019-06").in_sample
+
+
 def test_the_command_fits_forecasts_and_scores_each_origin(tmp_path, capsys) -> None:
     scn = small_scenario(tmp_path)
     actuals = make_actuals(tmp_path, scn, {"indications.X.uptake.ceiling": 0.55, "indications.X.uptake.q": 0.45})
     out = tmp_path / "bt"
-    code = main(["backtest", "--origin", f"{scn}@2021-12", "--origin", f"{scn}@2022-12", "--actuals", str(actuals),
+    as_of = tmp_path / "asof.yaml"  # the same landscape, stated as known at 2021-12
+    as_of.write_text(f"extends: {scn.name}\nname: asof\nas_of: 2021-12\n")
+    code = main(["backtest", "--origin", str(as_of), "--origin", f"{scn}@2022-12", "--actuals", str(actuals),
                  "--inputs", "indications.X.uptake.ceiling", "--draws", "200", "--population", "150",
                  "--generations", "3", "--out", str(out)])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert code == 0, text
     scores = pd.read_csv(out / "scores.csv")
     assert set(scores["origin"]) == {"2021-12", "2022-12"}
+    assert set(scores.loc[scores["in_sample"], "origin"]) == {"2022-12"}  # no as_of: it may know the future
+    assert "in-sample, not forecast skill" in captured.err and "(in-sample)" in text
     assert (scores["year"] > scores["origin"].str[:4].astype(int)).all()
     table = pd.read_csv(out / "summary.csv")
     assert list(table["origin"]) == ["2021-12", "2022-12", "all"]
@@ -89,3 +108,34 @@ def test_the_command_fits_forecasts_and_scores_each_origin(tmp_path, capsys) -> 
     assert main(["backtest", "--origin", f"{scn}@2021-12", "--actuals", str(actuals), "--out", str(mine),
                  "--force"]) == 2
     assert mine.is_dir()
+
+
+def test_the_backtest_sets_the_discrepancy_scale_by_crps(tmp_path, capsys) -> None:
+    scn = small_scenario(tmp_path)
+    actuals = make_actuals(tmp_path, scn, {"indications.X.uptake.ceiling": 0.55, "indications.X.uptake.q": 0.45})
+    out = tmp_path / "bt"
+    code = main(["backtest", "--origin", f"{scn}@2021-12", "--actuals", str(actuals), "--discrepancy", "0.6,0",
+                 "--draws", "300", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    scores = pd.read_csv(out / "scores.csv")
+    assert sorted(set(scores["discrepancy"])) == [0.0, 0.6]
+    table = pd.read_csv(out / "summary.csv")
+    assert table["chosen"].sum() == 1
+    best = table.loc[table["scaled_crps"].idxmin(), "discrepancy"]
+    assert table.loc[table["chosen"], "discrepancy"].item() == best
+    # the truth is a draw of the model itself, so adding a 60 %/year drift can only blur the forecast
+    assert best == 0.0 and f"discrepancy scale chosen: {best:g}" in text
+    variant = (out / "2021-12" / "d0.6" / "scenario.yaml").read_text()
+    assert "discrepancy: {scale: 0.6}" in variant
+    spread = scores.groupby("discrepancy").apply(lambda d: (d["p90"] - d["p10"]).mean(), include_groups=False)
+    assert spread[0.6] > spread[0.0]
+
+
+@pytest.mark.parametrize("bad", ["x", "0,-0.1", "0.1,0.1", ","])
+def test_bad_discrepancy_scales_are_refused(tmp_path, capsys, bad) -> None:
+    scn = small_scenario(tmp_path)
+    assert main(["backtest", "--origin", f"{scn}@2021-12", "--actuals", str(scn), "--discrepancy", bad,
+                 "--out", str(tmp_path / "bt")]) == 2
+    assert "--discrepancy" in capsys.readouterr().err
+    assert not (tmp_path / "bt").exists()

@@ -90,3 +90,22 @@ def test_malformed_cluster_address_is_a_user_error(tmp_path, capsys, address) ->
     assert code == 2
     err = capsys.readouterr().err
     assert address in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_fit_on_the_cluster_gives_the_same_posterior_as_locally(tmp_path, cluster, capsys) -> None:
+    """sim fit --cluster: each generation's simulations spread over the dask workers."""
+    from helpers import make_actuals, small_scenario
+
+    scn = small_scenario(tmp_path)
+    actuals = make_actuals(tmp_path, scn, {"indications.X.uptake.ceiling": 0.55, "indications.X.uptake.q": 0.45})
+    common = ["fit", str(scn), "--actuals", str(actuals), "--inputs", "indications.X.uptake.ceiling",
+              "--population", "200", "--generations", "3", "--seed", "4"]
+    assert main([*common, "--out", str(tmp_path / "here")]) == 0, capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "there"), "--cluster", cluster.scheduler_address]) == 0, \
+        capsys.readouterr().err
+    here, there = (tmp_path / "here" / "posterior.csv").read_bytes(), (tmp_path / "there" / "posterior.csv").read_bytes()
+    assert here == there and len(here) > 1000
+    assert main([*common, "--out", str(tmp_path / "bad"), "--cluster", "bogus://x:1"]) == 2
+    assert "--cluster expects a scheduler address" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

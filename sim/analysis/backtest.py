@@ -27,7 +27,25 @@ class BacktestOrigin:
     """A backtest origin: the scenario as known then, and the month."""
 
     scenario: str
-    month: str  # YYYY-MM
+    month: str  # YYYY-MM ("" until read from the scenario's as_of)
+    as_of: str | None = None  # what the scenario knows dates from (None: not stated)
+
+    @property
+    def in_sample(self) -> bool:
+        """Whether the scenario may know what came after the origin (its as_of is later or not stated)."""
+        from sim.periods import month_ordinal
+
+        return self.as_of is None or month_ordinal(self.as_of) > month_ordinal(self.month)
+
+    def known_as_of(self, as_of: str | None) -> BacktestOrigin:
+        """This origin with the scenario's as_of, which is also the month when none was given."""
+        from sim.errors import ScenarioError
+
+        month = self.month or as_of
+        if not month:
+            raise ScenarioError(f"--origin {self.scenario}: the scenario states no as_of month; "
+                                "give one as SCENARIO@YYYY-MM")
+        return BacktestOrigin(self.scenario, month, as_of)
 
     @property
     def year(self) -> int:
@@ -36,13 +54,16 @@ class BacktestOrigin:
 
 
 def parse_origin(text: str) -> BacktestOrigin:
-    """SCENARIO@YYYY-MM."""
+    """SCENARIO@YYYY-MM, or SCENARIO alone for the month of its as_of."""
     from sim.errors import ScenarioError
     from sim.periods import month_ordinal
 
     path, sep, month = text.rpartition("@")
-    if not sep or not path:
-        raise ScenarioError(f"--origin expects SCENARIO@YYYY-MM (e.g. scenarios/cart_2022.yaml@2020-12), got {text!r}")
+    if not sep:
+        return BacktestOrigin(text, "")
+    if not path:
+        raise ScenarioError(f"--origin expects SCENARIO@YYYY-MM (e.g. scenarios/cart_2022.yaml@2020-12) or a "
+                            f"scenario with as_of, got {text!r}")
     try:
         month_ordinal(month)
     except ValueError:
@@ -97,7 +118,8 @@ def score_origin(origin: BacktestOrigin, draws_by_product: dict[str, dict[str, n
             p5, p10, p90, p95 = np.percentile(ens, [5, 10, 90, 95])
             crps = float(sr.crps_ensemble(np.array([actual]), ens[None, :])[0])
             row: dict[str, Any] = {
-                "origin": origin.month, "scenario": origin.scenario, "product": prod, "year": y,
+                "origin": origin.month, "scenario": origin.scenario, "in_sample": origin.in_sample,
+                "product": prod, "year": y,
                 "horizon": y - origin.year, "actual": actual, "p10": p10, "p50": float(np.median(ens)), "p90": p90,
                 "in_p10_p90": bool(p10 <= actual <= p90), "in_p5_p95": bool(p5 <= actual <= p95),
                 "pit": float((ens < actual).mean()), "crps": crps, "scaled_crps": crps / actual}
@@ -109,9 +131,24 @@ def score_origin(origin: BacktestOrigin, draws_by_product: dict[str, dict[str, n
 
 
 def summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per origin (and all together): product-years, coverage, mean scaled CRPS of the model and baselines."""
+    """Per discrepancy scale tried (if any), per origin and all origins together: product-years,
+    coverage, mean scaled CRPS of the model and the baselines; `chosen` marks the scale whose mean
+    scaled CRPS over all origins is lowest (CRPS is a proper score: it rewards calibration and
+    sharpness together)."""
+    if "discrepancy" not in scores or scores["discrepancy"].isna().all():
+        return _summary(scores)
+    parts = [_summary(df).assign(discrepancy=s) for s, df in scores.groupby("discrepancy", sort=True)]
+    table = pd.concat(parts, ignore_index=True)
+    overall = table[table["origin"] == "all"] if (table["origin"] == "all").any() else table
+    best = overall.loc[overall["scaled_crps"].idxmin(), "discrepancy"]
+    table["chosen"] = table["discrepancy"] == best
+    return table[["discrepancy", *[c for c in table.columns if c != "discrepancy"]]]
+
+
+def _summary(scores: pd.DataFrame) -> pd.DataFrame:
     def agg(df: pd.DataFrame) -> dict[str, Any]:
-        out: dict[str, Any] = {"product_years": len(df), "cover_p10_p90": df["in_p10_p90"].mean(),
+        out: dict[str, Any] = {"in_sample": bool(df["in_sample"].any()), "product_years": len(df),
+                               "cover_p10_p90": df["in_p10_p90"].mean(),
                                "cover_p5_p95": df["in_p5_p95"].mean(), "scaled_crps": df["scaled_crps"].mean()}
         for b in BASELINES:
             out[f"scaled_crps_{b}"] = df[f"scaled_crps_{b}"].mean()

@@ -137,14 +137,22 @@ def select_inputs(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
 
 class Simulator:
     """Sales per product-year of the target for batches of proposals (quantiles of the fitted
-    inputs), each simulated as one draw of the scenario with those quantiles pinned."""
+    inputs), each simulated as one draw of the scenario with those quantiles pinned: here, in
+    `workers` local processes, or over a dask cluster (`cluster`, a scheduler address)."""
 
     def __init__(self, scenario_data: dict[str, Any], sha256: str, names: list[str], target: Target, seed: int,
-                 workers: int = 1) -> None:
+                 workers: int = 1, cluster: str | None = None) -> None:
         self.args = (scenario_data, sha256, tuple(names), target.product, target.period, seed)
         self.workers = workers
         self.pool: Any = None
-        if workers > 1:
+        self.client: Any = None
+        if cluster is not None:
+            from sim.runner.dask import connect
+
+            self.client, _ = connect(cluster, workers)
+            self.workers = max(sum(self.client.nthreads().values()), 1)
+            self.remote_args = self.client.scatter(self.args, broadcast=True)
+        elif workers > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=self.args)
@@ -152,16 +160,22 @@ class Simulator:
 
     def __call__(self, u: np.ndarray, draw_ids: np.ndarray) -> np.ndarray:
         """(n, inputs) quantiles and their draw ids -> (n, product-years) simulated values."""
-        if self.pool is None or len(draw_ids) < 2 * self.workers:
+        if (self.pool is None and self.client is None) or len(draw_ids) < 2 * self.workers:
             return _simulate(u, draw_ids)
         chunks = np.array_split(np.arange(len(draw_ids)), self.workers)
+        if self.client is not None:  # results come back in the order submitted, whichever worker ran them
+            futs = [self.client.submit(_simulate_remote, self.remote_args, u[c], draw_ids[c], pure=False)
+                    for c in chunks]
+            return np.concatenate(self.client.gather(futs))
         parts = self.pool.map(_simulate, [u[c] for c in chunks], [draw_ids[c] for c in chunks])
         return np.concatenate(list(parts))
 
     def close(self) -> None:
-        """Stop the worker processes."""
+        """Stop the worker processes (or leave the cluster)."""
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        if self.client is not None:
+            self.client.close()
 
 
 _STATE: dict[str, Any] = {}
@@ -178,7 +192,15 @@ def _worker_init(scenario_data: dict[str, Any], sha256: str, names: tuple[str, .
     design = design_for(scn.model_copy(update={"correlation_method": "copula"}), None, 1, seed)
     prod_ix = np.array([structure.products.index(p) for p in products])
     per_ix = np.array([structure.periods.index(p) for p in periods])
-    _STATE.update(structure=structure, design=design, names=names, prod_ix=prod_ix, per_ix=per_ix, seed=seed)
+    _STATE.update(structure=structure, design=design, names=names, prod_ix=prod_ix, per_ix=per_ix, seed=seed,
+                  key=(sha256, names, products, periods, seed))
+
+
+def _simulate_remote(args: tuple[Any, ...], u: np.ndarray, draw_ids: np.ndarray) -> np.ndarray:
+    """On a dask worker: build the fit's model once per process (per fit), then simulate."""
+    if _STATE.get("key") != (args[1], *args[2:]):
+        _worker_init(*args)
+    return _simulate(u, draw_ids)
 
 
 def _simulate(u: np.ndarray, draw_ids: np.ndarray) -> np.ndarray:

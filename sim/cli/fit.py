@@ -38,6 +38,9 @@ def register(sub: Any) -> None:
     p.add_argument("--min-epsilon", type=float, default=0.0, help="stop at this tolerance (default 0)")
     p.add_argument("--seed", type=int, default=0, help="fit seed: the same seed gives the same posterior (default 0)")
     p.add_argument("--workers", type=int, default=1, help="processes simulating each batch (default 1)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="simulate each generation's batches on the dask cluster at tcp://HOST:PORT "
+                        "(needs '.[dask]'; the same posterior as locally)")
     p.add_argument("--name", default=None, help="fit folder name under outputs/<scenario>/ (default fit-<timestamp>)")
     p.add_argument("--out", default=None, help="fit folder (default outputs/<scenario>/<name>)")
     p.add_argument("--force", action="store_true", help="replace an existing fit folder (only one sim fit wrote)")
@@ -51,6 +54,9 @@ def _check(args: argparse.Namespace) -> None:
     for name in ("population", "generations", "workers"):
         if getattr(args, name) < (2 if name == "population" else 1):
             raise ScenarioError(f"--{name} must be at least {2 if name == 'population' else 1}, got {getattr(args, name)}")
+    from sim.runner.dask import check_address
+
+    check_address(getattr(args, "cluster", None))
     if not 0.0 < args.alpha < 1.0:
         raise ScenarioError(f"--alpha must lie strictly between 0 and 1, got {args.alpha}")
     if args.until is not None:
@@ -100,7 +106,7 @@ def fit_scenario(loaded: Any, actuals: str, patterns: list[str], args: argparse.
           f"{f' (up to {args.until})' if args.until else ''}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}",
           file=sys.stderr)
     t0 = time.perf_counter()
-    sim = Simulator(loaded.data, loaded.sha256, names, target, args.seed, args.workers)
+    sim = Simulator(loaded.data, loaded.sha256, names, target, args.seed, args.workers, getattr(args, "cluster", None))
     try:
         result = abc_smc(sim, target, names, settings, _progress)
     finally:

@@ -26,8 +26,9 @@ def pit_histogram(ax: Any, scores: pd.DataFrame, bins: int = 5) -> None:
 
 
 def chart(path: Any, scores: pd.DataFrame, fans: dict[str, dict[str, dict[str, np.ndarray]]],
-          actuals: pd.DataFrame) -> None:
-    """Per origin, each scored product's forecast band with the held-back actuals; then the PIT."""
+          actuals: pd.DataFrame, note: str = "") -> None:
+    """Per origin, each scored product's forecast band with the held-back actuals; then the PIT
+    (`note`, e.g. the discrepancy scale shown, goes into the title)."""
     plt = pyplot()
     panels = [(o, p) for o in sorted(fans) for p in sorted(set(scores.loc[scores["origin"] == o, "product"]))]
     n = len(panels) + 1
@@ -55,6 +56,7 @@ def chart(path: Any, scores: pd.DataFrame, fans: dict[str, dict[str, dict[str, n
     pit_histogram(axes[(n - 1) // cols][(n - 1) % cols], scores)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
-    fig.suptitle("Backtest: forecasts from each origin against the sales held back", fontsize=11)
+    fig.suptitle("Backtest: forecasts from each origin against the sales held back" + (f" ({note})" if note else ""),
+                 fontsize=11)
     fig.tight_layout()
     save_figure(fig, path)

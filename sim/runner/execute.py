@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import shutil
 import sys
 import time
@@ -31,6 +30,7 @@ from sim.results.parts import PART_LAYOUT
 from sim.results.summary import AGGREGATES, write_summary
 from sim.results.write import batch_done
 from sim.runner.batches import BatchTask, default_batch_size, plan_batches
+from sim.runner.dask import check_address
 from sim.runner.folders import final_folder, prepare_partial, replace_folder
 from sim.runner.interrupt import CheckedBar, Interrupts
 from sim.runner.pool import WorkerPool
@@ -80,8 +80,7 @@ def check_options(draws: int, workers: int, freq: str | None, design: str, engin
         raise ScenarioError(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if batch_size is not None and batch_size < 1:
         raise ScenarioError(f"--batch-size must be at least 1, got {batch_size}")
-    if cluster is not None and not re.match(r"^(tcp|tls|ucx|inproc|ws|wss)://[^/\s]+$", cluster):
-        raise ScenarioError(f"--cluster expects a scheduler address like tcp://HOST:8786, got {cluster!r}")
+    check_address(cluster)
 
 
 def cap_workers(workers: int) -> int:
