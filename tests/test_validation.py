@@ -228,8 +228,12 @@ CASES: dict[str, Case] = {
     "extends_self": Case(extends_self, "extends", ("'extends' forms a cycle",)),
     "extends_missing_file": Case(raw("extends: nowhere.yaml\nname: v\n"), "extends",
                                  ("does not exist", "nowhere.yaml"), "extends:"),
-    "extends_not_text": Case(raw("extends: [a.yaml]\nname: v\n"), "extends",
-                             ("expected a file name",), "extends:"),
+    "extends_not_text": Case(raw("extends: {a: b.yaml}\nname: v\n"), "extends",
+                             ("expected a file name or a list of file names",), "extends:"),
+    "extends_empty_list": Case(raw("extends: []\nname: v\n"), "extends",
+                               ("expected a file name or a list of file names",), "extends:"),
+    "extends_list_missing_part": Case(raw("extends: [nowhere.yaml]\nname: v\n"), "extends",
+                                      ("does not exist", "nowhere.yaml"), "extends:"),
     # errors inside a variant point into the variant
     "variant_negative_price": Case(variant("products:\n  Axi:\n    regions:\n      US:\n        price: -1\n"),
                                    f"{P}.price", ("amount of money",), "price: -1", file="variant.yaml"),
@@ -547,6 +551,27 @@ def test_extends_chain_of_three(tmp_path):
     assert loaded.scenario.name == "leaf"
     assert loaded.scenario.end == "2028-12"
     assert [Path(f).name for f in loaded.files] == ["base.yaml", "mid.yaml", "leaf.yaml"]
+
+
+def test_extends_a_list_of_parts_merges_them_in_order(tmp_path):
+    """A scenario split into parts (regions, indications, products, ...) is their merge in order,
+    the file itself last; an error names the part and line it comes from."""
+    d = copy.deepcopy(BASE)
+    parts = {"regions.yaml": {"regions": d.pop("regions")},
+             "products.yaml": {"products": d.pop("products"), "preference": d.pop("preference")},
+             "later.yaml": {"products": {"Axi": {"regions": {"US": {"price": 350000}}}}}}
+    for name, body in parts.items():
+        write(tmp_path, dump(body), name)
+    write(tmp_path, dump(BASE), "whole.yaml")
+    split = write(tmp_path, "extends: [regions.yaml, products.yaml, later.yaml]\n" + dump(d), "split.yaml")
+    loaded, whole = load_scenario(split), load_scenario(tmp_path / "whole.yaml")
+    assert loaded.scenario.products["Axi"].regions["US"].price == 350000.0  # the later part wins
+    assert loaded.scenario.products["Bre"] == whole.scenario.products["Bre"]
+    assert loaded.scenario.regions == whole.scenario.regions
+    assert [Path(f).name for f in loaded.files] == ["regions.yaml", "products.yaml", "later.yaml", "split.yaml"]
+    write(tmp_path, dump({"products": {"Axi": {"regions": {"US": {"price": -1}}}}}), "later.yaml")
+    err = load_error(split)
+    assert f"{(tmp_path / 'later.yaml').resolve()}:4" in str(err) and f"{P}.price" in str(err)
 
 
 def test_extends_error_lines_point_into_variant(tmp_path):

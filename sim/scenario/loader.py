@@ -90,18 +90,25 @@ def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[
         for loc, line in lines.items():
             origin.lines[loc] = (label, line)
         return data, [label]
-    if not isinstance(parent, str):
-        raise ScenarioError("expected a file name (relative to this file)", file=label, path="extends", line=lines.get(("extends",)))
-    parent_path = (path.parent / parent)
-    try:
-        parent_exists = parent_path.exists()
-    except OSError:
-        parent_exists = False
-    if not parent_exists:
-        raise ScenarioError(
-            f"the scenario it extends does not exist: {parent_path}", file=label, path="extends", line=lines.get(("extends",))
-        )
-    base, files = _resolve(parent_path, chain + (path,), origin)
+    ext_line = lines.get(("extends",))
+    parents = [parent] if isinstance(parent, str) else parent
+    if not isinstance(parents, list) or not parents or not all(isinstance(p, str) for p in parents):
+        raise ScenarioError("expected a file name or a list of file names (relative to this file), merged in "
+                            "order", file=label, path="extends", line=ext_line)
+    base: dict[str, Any] = {}
+    files: list[str] = []
+    for name in parents:  # each part merged over the ones before it, then this file over them all
+        parent_path = path.parent / name
+        try:
+            parent_exists = parent_path.exists()
+        except OSError:
+            parent_exists = False
+        if not parent_exists:
+            raise ScenarioError(f"the scenario it extends does not exist: {parent_path}", file=label, path="extends",
+                                line=ext_line)
+        part, part_files = _resolve(parent_path, chain + (path,), origin)
+        base = _merge(base, part, (), origin, {}, label) if base else part
+        files += [f for f in part_files if f not in files]
     merged = _merge(base, data, (), origin, lines, label)
     for loc, line in lines.items():  # keys the variant adds or overrides
         origin.lines.setdefault(loc, (label, line))
