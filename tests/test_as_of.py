@@ -46,6 +46,43 @@ def test_an_uncertain_later_launch_is_accepted(tmp_path, launch):
     assert scn.as_of == "2020-03"
 
 
+@pytest.mark.parametrize("launch", [
+    {"date": None, "after": "Axi/US/LBCL", "lag_months": 12, "probability": 1},  # a certain lag behind a certain launch
+    {"date": "2020-01", "after": "Axi/US/LBCL", "lag_months": 8, "probability": 1},  # the later of date and parent
+])
+def test_a_certain_launch_after_as_of_through_after_is_refused(tmp_path, launch):
+    body = ("name: v\nas_of: 2020-12\nevents:\n  ro: {type: readout, date: '2020-06'}\n"
+            f"products:\n  Bre:\n    regions:\n      US:\n        launches:\n          LBCL: {json.dumps(launch)}\n")
+    msg = str(load_error(variant(body)(tmp_path)))
+    assert "products.Bre.regions.US.launches.LBCL.after" in msg and "certain on 2021-" in msg
+
+
+def test_a_certain_window_after_as_of_and_a_fixed_later_expansion_are_warned_about(tmp_path):
+    body = ("name: v\nas_of: 2020-03\nevents:\n  ro: {type: readout, date: '2020-02'}\n"
+            "products:\n  Axi:\n    capacity: {initial: 10, expansions: [{date: '2021-01', capacity: 20}]}\n"
+            "    regions:\n      US:\n        launches:\n"
+            "          LBCL: {date: {dist: uniform, min: '2020-05', max: '2020-09'}}\n")
+    warnings = load_scenario(variant(body)(tmp_path)).warnings
+    assert any("launches.LBCL" in w and "only after as_of" in w for w in warnings), warnings
+    assert any("capacity.expansions[0].date" in w and "a fixed date after as_of" in w for w in warnings), warnings
+
+
+def test_as_of_outside_the_horizon_is_refused(tmp_path):
+    msg = str(load_error(variant("name: v\nas_of: 2010-01\n")(tmp_path)))
+    assert "'as_of'" in msg and "outside the horizon (2020-01..2025-12)" in msg
+
+
+def test_a_launch_with_a_date_and_after_is_warned_about(tmp_path):
+    """A variant switching a launch to `after:` keeps its base's date unless it writes `date: null`."""
+    body = ("name: v\nproducts:\n  Bre:\n    regions:\n      US:\n        launches:\n"
+            "          LBCL: {after: Axi/US/LBCL, lag_months: 2}\n")
+    loaded = load_scenario(variant(body)(tmp_path))
+    assert any("both a date and 'after'" in w and "date: null" in w for w in loaded.warnings)
+    fixed = body.replace("{after:", "{date: null, after:")
+    write(tmp_path, "extends: base.yaml\n" + fixed, "fixed.yaml")
+    assert not load_scenario(tmp_path / "fixed.yaml").warnings
+
+
 def test_facts_up_to_as_of_are_accepted(tmp_path):
     assert load_scenario(variant("name: v\nas_of: 2021-06\n")(tmp_path)).scenario.as_of == "2021-06"
 
@@ -67,6 +104,9 @@ def test_shipped_as_of_scenarios_know_nothing_certain_after_their_month(name):
         assert mine[where] == launch, where
     later = {w for w, la in _launches(base) if isinstance(la.date, float) and la.date > month}
     assert later and all(mine[w] != base_la for w, base_la in _launches(base) if w in later)
+    # a launch switched to `after:` does not keep the base's date behind it
+    assert not [w for w, la in _launches(scn) if la.date is not None and la.after is not None]
+    assert not loaded.warnings
 
 
 def test_the_reference_scenario_is_as_of_2022_11():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from helpers import make_actuals, small_scenario
 
 from sim.analysis.backtest import (
@@ -126,10 +127,29 @@ def test_the_backtest_sets_the_discrepancy_scale_by_crps(tmp_path, capsys) -> No
     assert table.loc[table["chosen"], "discrepancy"].item() == best
     # the truth is a draw of the model itself, so adding a 60 %/year drift can only blur the forecast
     assert best == 0.0 and f"discrepancy scale chosen: {best:g}" in text
-    variant = (out / "2021-12" / "d0.6" / "scenario.yaml").read_text()
-    assert "discrepancy: {scale: 0.6}" in variant
+    variant = yaml.safe_load((out / "2021-12" / "d0.6" / "scenario.yaml").read_text())
+    assert variant["discrepancy"] == {"scale": 0.6, "start": "2021-12"}  # the walk starts at the origin
+    from sim.results import Results
+
+    def revenue(scale):
+        _, periods, arr = Results(out / "2021-12" / f"d{scale}" / "run").grouped("revenue", by="product", freq="year")
+        return dict(zip(periods, np.moveaxis(arr, 2, 0), strict=True))
+
+    calm, wild = revenue(0.0), revenue(0.6)
+    assert (calm["2021"] == wild["2021"]).all()  # the years fitted on are the model's own
+    assert not np.allclose(calm["2023"], wild["2023"])
     spread = scores.groupby("discrepancy").apply(lambda d: (d["p90"] - d["p10"]).mean(), include_groups=False)
     assert spread[0.6] > spread[0.0]
+
+
+def test_origins_are_checked_before_anything_is_written(tmp_path, capsys) -> None:
+    scn = small_scenario(tmp_path)
+    out = tmp_path / "bt"
+    assert main(["backtest", "--origin", str(scn), "--actuals", str(scn), "--out", str(out)]) == 2
+    assert "states no as_of month" in capsys.readouterr().err and not out.exists()
+    assert main(["backtest", "--origin", f"{scn}@2021-12", "--origin", f"{scn}@2021-12", "--actuals", str(scn),
+                 "--out", str(out)]) == 2
+    assert "two origins at 2021-12" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.parametrize("bad", ["x", "0,-0.1", "0.1,0.1", ","])

@@ -225,3 +225,17 @@ def test_a_damaged_posterior_file_is_refused_naming_it(fitted, tmp_path, capsys)
     _expect_exit_2(capsys, ["validate", str(copy / "fitted.yaml")], "u:" + CEILING)
     (copy / "posterior.csv").unlink()
     _expect_exit_2(capsys, ["validate", str(copy / "fitted.yaml")], "posterior file not found")
+
+
+def test_input_patterns_take_brackets_literally() -> None:
+    """A time path's points are named `field[j].value`: a pattern names one point as written."""
+    from sim.analysis.fit import select_inputs
+    from sim.errors import ScenarioError
+
+    names = ["indications.A.uptake.ceiling[0].value", "indications.A.uptake.ceiling[1].value",
+             "indications.B.uptake.ceiling", "indications.A.uptake.q"]
+    assert select_inputs(names, ["indications.*.ceiling[0].value"]) == names[:1]
+    assert select_inputs(names, ["*.ceiling*"]) == names[:3]
+    assert select_inputs(names, ["indications.?.uptake.q"]) == names[3:]
+    with pytest.raises(ScenarioError, match=r"ceiling\[2\]"):
+        select_inputs(names, ["*.ceiling[2].value"])

@@ -120,11 +120,13 @@ def _row(p: Path, n: int, r: dict[str, str], structure: Structure, last_year: in
 
 
 def select_inputs(names: Sequence[str], patterns: Sequence[str]) -> list[str]:
-    """The uncertain inputs matching any pattern (fnmatch on field paths), in scenario order."""
+    """The uncertain inputs matching any pattern (field paths, `*` and `?` wildcards; brackets are
+    literal, as in a path point's name `ceiling[0].value`), in scenario order."""
     from fnmatch import fnmatchcase
 
-    chosen = [n for n in names if any(fnmatchcase(n, pat) for pat in patterns)]
-    unmatched = [pat for pat in patterns if not any(fnmatchcase(n, pat) for n in names)]
+    literal = {pat: pat.replace("[", "\0").replace("]", "[]]").replace("\0", "[[]") for pat in patterns}
+    chosen = [n for n in names if any(fnmatchcase(n, literal[pat]) for pat in patterns)]
+    unmatched = [pat for pat in patterns if not any(fnmatchcase(n, literal[pat]) for n in names)]
     if unmatched:
         raise ScenarioError(f"--inputs {', '.join(unmatched)} match(es) no uncertain input of the scenario; "
                             f"uncertain inputs include {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}")
@@ -178,7 +180,8 @@ class Simulator:
             self.client.close()
 
 
-_STATE: dict[str, Any] = {}
+_STATE: dict[str, Any] = {}  # this process's model for the fit (local runs and process pools)
+_STATES: dict[tuple[Any, ...], dict[str, Any]] = {}  # on a dask worker: one per fit, keyed by its settings
 
 
 def _worker_init(scenario_data: dict[str, Any], sha256: str, names: tuple[str, ...], products: tuple[str, ...],
@@ -192,28 +195,33 @@ def _worker_init(scenario_data: dict[str, Any], sha256: str, names: tuple[str, .
     design = design_for(scn.model_copy(update={"correlation_method": "copula"}), None, 1, seed)
     prod_ix = np.array([structure.products.index(p) for p in products])
     per_ix = np.array([structure.periods.index(p) for p in periods])
-    _STATE.update(structure=structure, design=design, names=names, prod_ix=prod_ix, per_ix=per_ix, seed=seed,
-                  key=(sha256, names, products, periods, seed))
+    state = dict(structure=structure, design=design, names=names, prod_ix=prod_ix, per_ix=per_ix, seed=seed)
+    _STATES[(sha256, names, products, periods, seed)] = state
+    _STATE.clear()
+    _STATE.update(state)
 
 
 def _simulate_remote(args: tuple[Any, ...], u: np.ndarray, draw_ids: np.ndarray) -> np.ndarray:
-    """On a dask worker: build the fit's model once per process (per fit), then simulate."""
-    if _STATE.get("key") != (args[1], *args[2:]):
+    """On a dask worker: build each fit's model once per process, then simulate with that fit's
+    model (threads of one worker serving two fits never share one)."""
+    key = (args[1], *args[2:])
+    if key not in _STATES:
         _worker_init(*args)
-    return _simulate(u, draw_ids)
+    return _simulate(u, draw_ids, _STATES[key])
 
 
-def _simulate(u: np.ndarray, draw_ids: np.ndarray) -> np.ndarray:
+def _simulate(u: np.ndarray, draw_ids: np.ndarray, state: dict[str, Any] | None = None) -> np.ndarray:
     from sim.engine.batch import simulate_batch
 
-    st = _STATE["structure"]
-    pinned = {n: np.ascontiguousarray(u[:, k]) for k, n in enumerate(_STATE["names"])}
-    out = simulate_batch(st, _STATE["seed"], draw_ids, _STATE["design"], pinned)
+    state = _STATE if state is None else state
+    st = state["structure"]
+    pinned = {n: np.ascontiguousarray(u[:, k]) for k, n in enumerate(state["names"])}
+    out = simulate_batch(st, state["seed"], draw_ids, state["design"], pinned)
     rev = out.lanes["revenue"]  # (draw, lane, period)
     by_product = np.zeros((rev.shape[0], len(st.products), rev.shape[2]))
     for lane, j in enumerate(st.lane_product.tolist()):
         by_product[:, j] += rev[:, lane]
-    return by_product[:, _STATE["prod_ix"], _STATE["per_ix"]]
+    return by_product[:, state["prod_ix"], state["per_ix"]]
 
 
 @dataclass

@@ -53,7 +53,6 @@ def _cmd(args: argparse.Namespace) -> int:
     from sim.errors import ScenarioError
     from sim.io import atomic_write
 
-    origins = [parse_origin(o) for o in args.origin]
     scales = _scales(args.discrepancy)
     from sim.runner.dask import check_address
 
@@ -65,6 +64,7 @@ def _cmd(args: argparse.Namespace) -> int:
         import scoringrules  # noqa: F401
     except ImportError:
         raise ScenarioError("sim backtest needs pyabc and scoringrules: pip install -e '.[fit]'") from None
+    origins = _resolve_origins([parse_origin(o) for o in args.origin])  # every origin checked before writing
     out = Path(args.out) if args.out else Path("outputs") / f"backtest-{stamp()}"
     from sim.runner.folders import is_ours
 
@@ -75,8 +75,8 @@ def _cmd(args: argparse.Namespace) -> int:
     out.mkdir(parents=True)
     (out / MARKER).write_text("a backtest folder written by sim backtest\n")
     all_scores, fans, actuals = [], {}, None
-    for origin in origins:
-        origin, scenario, actuals = _fit_origin(origin, args, out)
+    for origin, loaded in origins:
+        scenario, actuals = _fit_origin(origin, loaded, args, out / origin.month)
         for scale in scales:
             fan = _forecast(scenario, origin, args, out / origin.month, scale)
             all_scores.append(score_origin(origin, fan, actuals).assign(discrepancy=scale))
@@ -95,9 +95,11 @@ def _cmd(args: argparse.Namespace) -> int:
     chart(out / "backtest.png", shown, {m: f for (sc, m), f in fans.items() if sc == chosen or chosen is None},
           actuals, "" if chosen is None else f"model-discrepancy scale {chosen:g}, chosen by the backtest")
     _print(table)
-    if chosen is not None:
-        print(f"discrepancy scale chosen: {chosen:g} (lowest mean scaled CRPS over the origins; the chart "
-              "shows its forecasts)")
+    if chosen is not None and len(scales) > 1:
+        crps = table.loc[table["origin"] == table["origin"].iloc[-1], "scaled_crps"]
+        why = ("all scales score the same: the forecasts do not depend on it" if crps.nunique() == 1
+               else "lowest mean scaled CRPS over the origins")
+        print(f"discrepancy scale chosen: {chosen:g} ({why}; the chart shows its forecasts)")
     print(f"backtest: {out} (scores.csv, summary.csv, backtest.png)")
     return 0
 
@@ -118,19 +120,33 @@ def _scales(text: str | None) -> list[float | None]:
     return out
 
 
-def _fit_origin(origin: Any, args: argparse.Namespace, out: Path) -> tuple[Any, Any, Any]:
-    """The origin with its month, the scenario to forecast from (fitted on the actuals complete by
-    the origin when --inputs are given), and the actuals as a table."""
+def _resolve_origins(origins: list[Any]) -> list[tuple[Any, Any]]:
+    """Each origin with its month (from the scenario's as_of when not given) and its loaded
+    scenario; two origins of one month are refused (their folders and table rows would clash)."""
+    from sim.errors import ScenarioError
+    from sim.scenario import load_scenario
+
+    out = []
+    for origin in origins:
+        loaded = load_scenario(origin.scenario)
+        out.append((origin.known_as_of(loaded.scenario.as_of), loaded))
+    months = [o.month for o, _ in out]
+    twice = sorted({m for m in months if months.count(m) > 1})
+    if twice:
+        raise ScenarioError(f"--origin: two origins at {', '.join(twice)}; give each origin its own month")
+    return out
+
+
+def _fit_origin(origin: Any, loaded: Any, args: argparse.Namespace, folder: Path) -> tuple[Any, Any]:
+    """The scenario to forecast from (fitted on the actuals complete by the origin when --inputs
+    are given) and the actuals as a table."""
     import pandas as pd
 
     from sim.analysis.fit import load_target
+    from sim.cli.common import split_list
     from sim.cli.fit import fit_scenario
     from sim.engine.structure import build_structure
-    from sim.scenario import load_scenario
 
-    loaded = load_scenario(origin.scenario)
-    origin = origin.known_as_of(loaded.scenario.as_of)
-    folder = out / origin.month
     target = load_target(args.actuals, build_structure(loaded.scenario, "year"))
     actuals = pd.DataFrame({"product": target.product, "year": [int(y) for y in target.period], "value": target.value})
     print(f"origin {origin.month}: {origin.scenario}", file=sys.stderr)
@@ -139,13 +155,12 @@ def _fit_origin(origin: Any, args: argparse.Namespace, out: Path) -> tuple[Any, 
         print(f"warning: {origin.scenario} is a scenario {known}, so it may know launches and sales after "
               f"the origin {origin.month}: its scores are in-sample, not forecast skill", file=sys.stderr)
     if not args.inputs:
-        return origin, loaded, actuals
-    patterns = [p.strip() for item in args.inputs for p in item.split(",") if p.strip()]
+        return loaded, actuals
     fit_args = argparse.Namespace(population=args.population, generations=args.generations, alpha=0.5,
                                   min_epsilon=0.0, seed=args.seed, until=origin.month, workers=args.workers,
                                   cluster=args.cluster)
-    fit_scenario(loaded, args.actuals, patterns, fit_args, folder / "fit")
-    return origin, folder / "fit" / "fitted.yaml", actuals
+    fit_scenario(loaded, args.actuals, split_list(args.inputs), fit_args, folder / "fit")
+    return folder / "fit" / "fitted.yaml", actuals
 
 
 def _forecast(scenario: Any, origin: Any, args: argparse.Namespace, folder: Path, scale: float | None
@@ -157,13 +172,16 @@ def _forecast(scenario: Any, origin: Any, args: argparse.Namespace, folder: Path
     from sim.results import Results
 
     if scale is not None:
-        folder = folder / f"d{scale:g}"
+        import yaml
+
+        folder = folder / f"d{scale!r}"
         folder.mkdir(parents=True, exist_ok=True)
         base = scenario.path if hasattr(scenario, "path") else scenario
         variant = folder / "scenario.yaml"
-        variant.write_text(f"# {origin.scenario} with the model-discrepancy scale {scale:g} (written by sim backtest)\n"
-                           f"extends: {Path(base).resolve()}\nname: {Path(origin.scenario).stem}-d{scale:g}\n"
-                           f"discrepancy: {{scale: {scale!r}}}\n")
+        body = {"extends": str(Path(base).resolve()), "name": f"backtest-d{scale!r}",
+                "discrepancy": {"scale": scale, "start": origin.month}}  # the walk starts at the origin
+        variant.write_text(f"# {origin.scenario} with the model-discrepancy scale {scale!r} from {origin.month} "
+                           "(written by sim backtest)\n" + yaml.safe_dump(body, sort_keys=False))
         scenario = variant
         print(f"  forecast with discrepancy scale {scale:g}", file=sys.stderr)
     path = run(scenario, draws=args.draws, seed=args.seed, out=folder / "run", workers=args.workers, freq="year",

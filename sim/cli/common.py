@@ -9,7 +9,7 @@ from sim.errors import ScenarioError
 from sim.formats import fmt_value
 from sim.vocab import FREQUENCIES, GROUPINGS, is_money
 
-__all__ = ["add_output_args", "check_positive", "fmt_value", "is_money", "parse_filters", "stamp"]
+__all__ = ["add_output_args", "check_positive", "fmt_value", "is_money", "parse_filters", "split_list", "stamp"]
 
 
 def parse_filters(items: list[str] | None) -> dict[str, list[str]]:
@@ -21,6 +21,11 @@ def parse_filters(items: list[str] | None) -> dict[str, list[str]]:
         k, v = item.split("=", 1)
         out.setdefault(k.strip(), []).extend(x.strip() for x in v.split(",") if x.strip())
     return out
+
+
+def split_list(items: list[str] | None) -> list[str]:
+    """A repeatable option whose values may also be comma-separated, as one list."""
+    return [x.strip() for item in items or [] for x in item.split(",") if x.strip()]
 
 
 def stamp() -> str:

@@ -80,7 +80,9 @@ def _cmd(args: argparse.Namespace) -> int:
     loaded = load_scenario(args.file)
     out = Path(args.out) if args.out else default_out_dir(loaded.scenario.name, args.name or f"fit-{stamp()}")
     _refuse_existing(out, args.force)
-    patterns = [p.strip() for item in args.inputs for p in item.split(",") if p.strip()]
+    from sim.cli.common import split_list
+
+    patterns = split_list(args.inputs)
     result, meta = fit_scenario(loaded, args.actuals, patterns, args, out)
     print(f"fit: {out}  ({result.stopped}; final tolerance {result.generations[-1].epsilon:.3g}, "
           f"ESS {result.generations[-1].ess:.0f} of {len(result.weights)})")

@@ -9,6 +9,7 @@ import numpy as np
 
 from sim.errors import did_you_mean
 from sim.periods import month_ordinal, ordinal_to_str
+from sim.scenario.asof import as_of_problems, as_of_warnings
 from sim.scenario.dists import Distribution
 from sim.scenario.refs import parse_ref
 from sim.scenario.schema import Scenario
@@ -33,7 +34,7 @@ def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
     for eid, ev in scn.events.items():
         out += _event(scn, eid, ev)
     out.extend(_cycles(scn))
-    return out + _after_as_of(scn) + _discrepancy_start(scn)
+    return out + as_of_problems(scn) + _discrepancy_start(scn)
 
 
 def _discrepancy_start(scn: Scenario) -> list[tuple[Loc, str]]:
@@ -46,29 +47,9 @@ def _discrepancy_start(scn: Scenario) -> list[tuple[Loc, str]]:
     return []
 
 
-def _after_as_of(scn: Scenario) -> list[tuple[Loc, str]]:
-    """A scenario as known at a month may not state a later launch or event as a fact (a backtest
-    from that month would then know its future)."""
-    if scn.as_of is None:
-        return []
-    known = month_ordinal(scn.as_of)
-    timed: list[tuple[Loc, Any]] = [(("events", eid), ev) for eid, ev in scn.events.items()]
-    timed += [(("products", pname, "regions", r, "launches", i), launch) for pname, p in scn.products.items()
-              for r, pr in p.regions.items() for i, launch in pr.launches.items()]
-    out: list[tuple[Loc, str]] = []
-    for loc, spec in timed:
-        certain = not isinstance(spec.probability, Distribution) and float(spec.probability) >= 1.0
-        if (isinstance(spec.date, float) and spec.date > known and certain and spec.after is None
-                and getattr(spec, "rounds", None) is None):
-            out.append((loc + ("date",), f"date {ordinal_to_str(int(spec.date))} is after as_of ({scn.as_of}) "
-                                         "and certain: what was not known then needs a probability below 1 "
-                                         "or an uncertain date"))
-    return out
-
-
 def scenario_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
     """What is valid but probably not meant: (field path, warning)."""
-    out: list[tuple[Loc, str]] = []
+    out: list[tuple[Loc, str]] = as_of_warnings(scn) + _date_and_after(scn)
     for pname, p in scn.products.items():
         steps = p.capacity.expansions if p.capacity is not None else []
         spans = [_date_support(step.date) or (0.0, 0.0) for step in steps]  # an expansion has a date
@@ -83,6 +64,17 @@ def scenario_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
                                 "expansion is an increase to its level (never a decrease): give ranges that do "
                                 "not overlap if one must follow the other"))
     return out
+
+
+def _date_and_after(scn: Scenario) -> list[tuple[Loc, str]]:
+    """Both a date and `after`: it happens at the later of the two, which a variant switching a
+    launch to `after:` rarely means (the base's date stays unless it writes `date: null`)."""
+    timed: list[tuple[Loc, Any]] = [(("events", e), ev) for e, ev in scn.events.items()]
+    timed += [(("products", p, "regions", r, "launches", i), la) for p, prod in scn.products.items()
+              for r, pr in prod.regions.items() for i, la in pr.launches.items()]
+    return [(loc, "has both a date and 'after': it happens at the later of the two; if it should only "
+                  "follow 'after', write 'date: null' (a variant keeps its base's date otherwise)")
+            for loc, spec in timed if spec.date is not None and spec.after is not None]
 
 
 def _after_end(scn: Scenario, loc: Loc, spec: Any) -> list[tuple[Loc, str]]:
