@@ -166,8 +166,8 @@ def _fit_origin(origin: Any, loaded: Any, args: argparse.Namespace, folder: Path
 def _forecast(scenario: Any, origin: Any, args: argparse.Namespace, folder: Path, scale: float | None
               ) -> dict[str, dict[str, Any]]:
     """Draws of each product's yearly revenue from the (fitted) scenario, with the discrepancy
-    scale replaced when one is given (the fit is shared: the walk starts at the origin's as_of,
-    so it does not touch the sales fitted on)."""
+    scale replaced when one is given (the fit is shared: the walk starts at the origin month, so
+    it does not touch the sales fitted on)."""
     from sim.api import run
     from sim.results import Results
 

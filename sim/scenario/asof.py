@@ -30,7 +30,8 @@ class _When:
     hi: float
 
 
-def _support(spec: Any) -> tuple[float, float]:
+def span(spec: Any) -> tuple[float, float]:
+    """The earliest and latest value of a number or distribution (a date: its months)."""
     if isinstance(spec, Distribution):
         return spec.support()
     return (float(spec), float(spec))
@@ -72,16 +73,21 @@ class _Timeline:
         spec = self.specs[key]
         rounds = getattr(spec, "rounds", None)
         certain = _sure(spec.probability) and (rounds is None or _sure(rounds.probability))
-        lo, hi = _support(spec.date) if spec.date is not None else (-float("inf"), -float("inf"))
+        lo, hi = span(spec.date) if spec.date is not None else (-float("inf"), -float("inf"))
         if spec.after is not None:
             parent = self.of_ref(spec.after)
             if parent is None:
                 return None
-            lag_lo, lag_hi = _support(spec.lag_months)
+            lag_lo, lag_hi = span(spec.lag_months)
             certain = certain and parent.certain
             lo, hi = max(lo, parent.lo + lag_lo), max(hi, parent.hi + lag_hi)
         self.memo[key] = _When(certain, lo, hi)
         return self.memo[key]
+
+
+def timed_specs(scn: Scenario) -> list[tuple[Loc, Any]]:
+    """Every event and launch (their timing specs) with its field path."""
+    return [(_loc(key), spec) for key, spec in _Timeline(scn).specs.items()]
 
 
 def _loc(key: str) -> Loc:
@@ -114,9 +120,9 @@ def as_of_problems(scn: Scenario) -> list[tuple[Loc, str]]:
 
 def as_of_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
     """Warnings: a certain window wholly after `as_of`; a capacity expansion on a fixed later date."""
-    if scn.as_of is None or as_of_problems(scn):
+    if scn.as_of is None:
         return []
-    known = month_ordinal(scn.as_of)
+    known = month_ordinal(scn.as_of)  # inside the horizon: the scenario passed as_of_problems
     line = _Timeline(scn)
     out: list[tuple[Loc, str]] = []
     for key in line.specs:
@@ -127,7 +133,7 @@ def as_of_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
                                    "probability below 1"))
     for pname, prod in scn.products.items():
         for k, step in enumerate(prod.capacity.expansions if prod.capacity is not None else []):
-            lo, hi = _support(step.date)
+            lo, hi = span(step.date)
             if lo == hi and lo > known:
                 out.append((("products", pname, "capacity", "expansions", k, "date"),
                             f"a fixed date after as_of ({scn.as_of}): a plan known then is usually uncertain "

@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.errors import did_you_mean
 from sim.periods import month_ordinal, ordinal_to_str
-from sim.scenario.asof import as_of_problems, as_of_warnings
+from sim.scenario.asof import as_of_problems, as_of_warnings, span, timed_specs
 from sim.scenario.dists import Distribution
 from sim.scenario.refs import parse_ref
 from sim.scenario.schema import Scenario
@@ -18,11 +18,7 @@ Loc = tuple[str | int, ...]
 
 
 def _date_support(spec: Any) -> tuple[float, float] | None:
-    if spec is None:
-        return None
-    if isinstance(spec, Distribution):
-        return spec.support()
-    return (float(spec), float(spec))
+    return None if spec is None else span(spec)
 
 
 def check_references(scn: Scenario) -> list[tuple[Loc, str]]:
@@ -69,12 +65,9 @@ def scenario_warnings(scn: Scenario) -> list[tuple[Loc, str]]:
 def _date_and_after(scn: Scenario) -> list[tuple[Loc, str]]:
     """Both a date and `after`: it happens at the later of the two, which a variant switching a
     launch to `after:` rarely means (the base's date stays unless it writes `date: null`)."""
-    timed: list[tuple[Loc, Any]] = [(("events", e), ev) for e, ev in scn.events.items()]
-    timed += [(("products", p, "regions", r, "launches", i), la) for p, prod in scn.products.items()
-              for r, pr in prod.regions.items() for i, la in pr.launches.items()]
     return [(loc, "has both a date and 'after': it happens at the later of the two; if it should only "
                   "follow 'after', write 'date: null' (a variant keeps its base's date otherwise)")
-            for loc, spec in timed if spec.date is not None and spec.after is not None]
+            for loc, spec in timed_specs(scn) if spec.date is not None and spec.after is not None]
 
 
 def _after_end(scn: Scenario, loc: Loc, spec: Any) -> list[tuple[Loc, str]]:
