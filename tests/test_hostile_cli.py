@@ -8,6 +8,7 @@ subprocess to check the exit status and stderr as a user sees them."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,32 @@ def extends_cycle(tmp: Path) -> Path:
     write(tmp, "extends: c.yaml\nname: b\n", "b.yaml")
     write(tmp, "extends: a.yaml\nname: c\n", "c.yaml")
     return tmp / "a.yaml"
+
+
+def link_part(target: str) -> object:
+    def build(tmp: Path) -> Path:
+        (tmp / "part.yaml").symlink_to(target)
+        return write(tmp, "extends: part.yaml\nname: v\n")
+
+    return build
+
+
+def fifo(tmp: Path) -> Path:
+    os.mkfifo(tmp / "scenario.yaml")  # opening it for reading would block forever
+    return tmp / "scenario.yaml"
+
+
+def fifo_part(tmp: Path) -> Path:
+    os.mkfifo(tmp / "part.yaml")
+    return write(tmp, "extends: part.yaml\nname: v\n")
+
+
+SECRET = "$6$rounds=5000$n0tAs3cr3t"
+
+
+def not_a_scenario_part(tmp: Path) -> Path:
+    write(tmp, f"operator7: {SECRET}\ndaemon: x\n", "shadow.yaml")
+    return write(tmp, "extends: shadow.yaml\nname: v\n")
 
 
 def missing(tmp: Path) -> Path:
@@ -176,6 +203,15 @@ CASES: dict[str, Bad] = {
     "extends_missing_file": Bad(raw("extends: nowhere.yaml\nname: v\n"), ("does not exist", "nowhere.yaml"),
                                 "extends"),
     "extends_not_text": Bad(raw("extends: {file: a.yaml}\nname: v\n"), ("expected a file name",), "extends"),
+    "extends_absolute": Bad(raw("extends: /etc/passwd\nname: v\n"), ("relative to this file's folder",), "extends"),
+    "extends_dev_zero": Bad(raw("extends: /dev/zero\nname: v\n"), ("relative to this file's folder",), "extends",
+                            real=True),
+    "extends_home": Bad(raw("extends: ~/base.yaml\nname: v\n"), ("relative to this file's folder",), "extends"),
+    "extends_not_yaml": Bad(raw("extends: notes.txt\nname: v\n"), ("ending in .yaml or .yml",), "extends"),
+    "extends_link_to_device": Bad(link_part("/dev/zero"), ("not a regular file",), file="/dev/zero"),
+    "extends_fifo": Bad(fifo_part, ("not a regular file",), file="part.yaml"),
+    "fifo_as_scenario": Bad(fifo, ("not a regular file",), cmd="run", real=True),
+    "extends_not_a_scenario": Bad(not_a_scenario_part, ("not a scenario", "2 top-level key(s)"), file="shadow.yaml"),
     "variant_negative_price": Bad(variant("products:\n  Axi:\n    regions:\n      US:\n        price: -1\n"),
                                   ("amount of money",), f"{P}.price", file="variant.yaml"),
     # files
@@ -361,3 +397,10 @@ def test_extreme_numbers_give_finite_results_or_exit_2(old, new, tmp_path, capsy
     stats = df.select_dtypes("number")
     bad = df.loc[~np.isfinite(stats).all(axis=1), ["level", "group", "metric"]].drop_duplicates()
     assert bad.empty, f"non-finite results:\n{bad.head(10)}"
+
+
+def test_a_file_that_is_no_scenario_is_never_echoed(tmp_path, capsys) -> None:
+    """Its keys and values may be anything (a password file named .yaml): the message counts them."""
+    assert main(["validate", str(not_a_scenario_part(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert "not a scenario" in err and SECRET not in err and "operator7" not in err, err

@@ -10,6 +10,7 @@ run under the backtest folder (default outputs/backtest-<timestamp>).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,7 @@ def _forecast(scenario: Any, origin: Any, args: argparse.Namespace, folder: Path
         folder.mkdir(parents=True, exist_ok=True)
         base = scenario.path if hasattr(scenario, "path") else scenario
         variant = folder / "scenario.yaml"
-        body = {"extends": str(Path(base).resolve()), "name": f"backtest-d{scale!r}",
+        body = {"extends": os.path.relpath(Path(base).resolve(), folder.resolve()), "name": f"backtest-d{scale!r}",
                 "discrepancy": {"scale": scale, "start": origin.month}}  # the walk starts at the origin
         variant.write_text(f"# {origin.scenario} with the model-discrepancy scale {scale!r} from {origin.month} "
                            "(written by sim backtest)\n" + yaml.safe_dump(body, sort_keys=False))

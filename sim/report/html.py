@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from sim.analysis.shares import median_shares
 from sim.errors import ScenarioError
@@ -45,6 +44,7 @@ from sim.report.sections import assumptions_section, comparison_section, tornado
 from sim.report.style import CSS
 from sim.results import Results
 from sim.results.modality import car_t_total, mixed_total, total_modalities, total_name
+from sim.scenario.yamlfile import read_yaml
 from sim.version import __version__
 from sim.vocab import is_car_t, modality_label, total_content
 
@@ -87,11 +87,10 @@ class ReportBuilder:
         f = res.path / "scenario.yaml"
         if not f.exists():
             return None
-        try:
-            data = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"{f} is not valid YAML: {exc}", file=str(f)) from None
-        return data if isinstance(data, dict) else None
+        # the loader's limits (regular file, size, UTF-8, node count and depth: an alias bomb here
+        # once took 1.5 GB); its errors name the file
+        data, _ = read_yaml(f)
+        return data
 
     @staticmethod
     def _inputs(res: Results) -> pd.DataFrame | None:

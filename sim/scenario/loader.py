@@ -85,6 +85,10 @@ def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[
         raise ScenarioError(f"'extends' forms a cycle: {cycle}", file=str(chain[-1]), path="extends")
     data, lines = read_yaml(path)
     label = str(path)
+    if data and not set(data) & (set(Scenario.model_fields) | {"extends"}):
+        # its keys are not echoed: a file that is no scenario may hold anything (a password file)
+        raise ScenarioError(f"not a scenario: none of its {len(data)} top-level key(s) is a scenario field "
+                            f"(expected some of name, start, regions, indications, products, extends)", file=label)
     parent = data.pop("extends", None)
     if parent is None:
         for loc, line in lines.items():
@@ -98,6 +102,7 @@ def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[
     base: dict[str, Any] = {}
     files: list[str] = []
     for name in parents:  # each part merged over the ones before it, then this file over them all
+        _check_part_name(name, label, ext_line)
         parent_path = path.parent / name
         try:
             parent_exists = parent_path.exists()
@@ -115,6 +120,17 @@ def _resolve(path: Path, chain: tuple[Path, ...], origin: Origin) -> tuple[dict[
         if loc and loc[0] != "extends":
             origin.lines[loc] = (label, line)
     return merged, files + [label]
+
+
+def _check_part_name(name: str, label: str, line: int | None) -> None:
+    """A part is named relative to the file that extends it and is a .yaml/.yml file: an absolute
+    path, a home folder or another kind of file (/dev/zero, a password file) is refused unread."""
+    if Path(name).is_absolute() or name.startswith("~") or "\x00" in name:
+        raise ScenarioError(f"expected a path relative to this file's folder, got {name[:200]!r}",
+                            file=label, path="extends", line=line)
+    if Path(name).suffix.lower() not in (".yaml", ".yml"):
+        raise ScenarioError(f"expected a scenario file ending in .yaml or .yml, got {name[:200]!r}",
+                            file=label, path="extends", line=line)
 
 
 def _unwrap(tp: Any) -> Any:

@@ -3,6 +3,7 @@ refused, size, node-count and depth limits, and a line number for every field pa
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +87,18 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
 
 def _read_text(path: Path, label: str) -> str:
-    """The file's text: it exists, is not a folder, is at most MAX_BYTES and is UTF-8."""
+    """The file's text: a regular file (not a device, pipe or socket, which could block or never
+    end), at most MAX_BYTES (read no further) and UTF-8."""
     try:
         if not path.exists():
             raise ScenarioError(f"file not found: {label}", file=label)
         if path.is_dir():
             raise ScenarioError(f"expected a YAML file, got a directory: {label}", file=label)
-        raw = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ScenarioError("not a regular file (a device, pipe or socket); a scenario is a YAML file",
+                                file=label)
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=label[:300]) from None
     if len(raw) > MAX_BYTES:
