@@ -20,7 +20,7 @@ import yaml
 from helpers import assert_same_parts, make_actuals, small_scenario
 
 from sim import run
-from sim.analysis.fit import FitSettings, Simulator, abc_smc, load_target
+from sim.analysis.fit import FitSettings, Simulator, Target, abc_smc, load_target
 from sim.cli import main
 from sim.engine.structure import build_structure
 from sim.scenario import load_scenario
@@ -239,3 +239,24 @@ def test_input_patterns_take_brackets_literally() -> None:
     assert select_inputs(names, ["indications.?.uptake.q"]) == names[3:]
     with pytest.raises(ScenarioError, match=r"ceiling\[2\]"):
         select_inputs(names, ["*.ceiling[2].value"])
+
+
+def test_each_generation_simulates_in_few_large_batches() -> None:
+    """Proposals outside the prior's support are dropped before simulating, not after: with many
+    inputs most kernel draws fall outside, and the fit once simulated ~40 draws per call at ~0.3 s
+    of fixed cost each (37 simulations/s instead of ~700 on the reference fit)."""
+    d, n = 16, 200
+    truth = np.full(d, 0.5)
+    target = Target(("p",) * d, tuple(str(2000 + k) for k in range(d)), np.full(d, 1e8), np.full(d, 0.05), "", "")
+    sizes: list[int] = []
+
+    def simulate(u: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        sizes.append(len(ids))
+        return 1e8 * np.exp(2.0 * (u - truth))
+
+    res = abc_smc(simulate, target, [f"x{k}" for k in range(d)], FitSettings(population=n, generations=4, seed=3))
+    calls = len(sizes) - 1  # generation 0 is one call
+    sims = sum(g.simulations for g in res.generations[1:])
+    assert len(res.generations) == 4
+    assert calls <= 4 * (len(res.generations) - 1), sizes
+    assert sims / calls >= n, sizes

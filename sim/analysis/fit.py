@@ -295,8 +295,7 @@ def abc_smc(simulate: Callable[[np.ndarray, np.ndarray], np.ndarray], target: Ta
         while n_acc < n:
             need = n - n_acc
             m = int(min(max(math.ceil(need / rate * 1.2), 64), 20 * n))
-            prop = kernel.rvs(size=m).to_numpy().reshape(m, d)
-            prop = prop[((prop > 0.0) & (prop < 1.0)).all(axis=1)]  # inside the prior's support
+            prop = _inside(kernel, m, d)
             if not len(prop):
                 continue
             ids = np.arange(next_id, next_id + len(prop))
@@ -326,6 +325,22 @@ def abc_smc(simulate: Callable[[np.ndarray, np.ndarray], np.ndarray], target: Ta
     if not res.stopped:
         res.stopped = f"{len(res.generations)} generations"
     return res
+
+
+def _inside(kernel: Any, m: int, d: int, tries: int = 50) -> np.ndarray:
+    """Up to `m` kernel proposals inside the prior's support (the unit cube), gathered before
+    simulating: with many inputs most proposals fall outside, and simulating only what was left
+    of one draw of `m` made many small batches, each with the engine's fixed cost."""
+    got: list[np.ndarray] = []
+    have = 0
+    for _ in range(tries):
+        prop = kernel.rvs(size=m).to_numpy().reshape(m, d)
+        prop = prop[((prop > 0.0) & (prop < 1.0)).all(axis=1)]
+        got.append(prop)
+        have += len(prop)
+        if have >= m:
+            break
+    return np.concatenate(got)[:m]
 
 
 def _report(res: FitResult, gen: Generation, progress: Callable[[Generation], None] | None) -> None:
